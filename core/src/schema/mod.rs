@@ -1,0 +1,1 @@
+//! Schemas: compile JSON Schema (subset) or Table Schema into one row validator.
