@@ -1,0 +1,3 @@
+//! LOCAL STUB
+pub struct LocalBlobStore;
+pub struct SqliteStateStore;
