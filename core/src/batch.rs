@@ -138,6 +138,27 @@ impl RowBatch {
         }));
     }
 
+    /// Removes the rows at `positions` (ascending).
+    pub(crate) fn remove_rows(&mut self, positions: &[usize]) {
+        if positions.is_empty() {
+            return;
+        }
+        let n = self.ncols;
+        let mut drop = positions.iter().copied().peekable();
+        let mut slots = Vec::with_capacity(self.slots.len());
+        let mut meta = Vec::with_capacity(self.meta.len());
+        for (i, m) in std::mem::take(&mut self.meta).into_iter().enumerate() {
+            if drop.peek() == Some(&i) {
+                drop.next();
+                continue;
+            }
+            slots.extend_from_slice(&self.slots[i * n..(i + 1) * n]);
+            meta.push(m);
+        }
+        self.slots = slots;
+        self.meta = meta;
+    }
+
     pub(crate) fn renumber(&mut self, base: u64) {
         for m in &mut self.meta {
             m.row += base;

@@ -2,18 +2,39 @@
 //!
 //! An embeddable engine for bulk uploads: signed upload URLs, streaming validation of NDJSON,
 //! JSON-array and CSV files against versioned schemas, and crash-safe ingestion jobs.
+//!
+//! Start at [`Ingestor`]: `create_upload` → `receive_upload` → `start_ingest` → `job` / `wait`
+//! → `report` / `failed_rows`. [`validate`] checks a file against a schema without storage.
 
 mod batch;
 mod error;
 mod format;
+mod ingestor;
 mod model;
+mod pipeline;
+mod report;
 mod schema;
+mod signing;
 mod storage;
 mod types;
+mod unique;
+mod validate;
 
 pub use batch::{ColumnType, RowBatch, RowMeta, SinkTable};
 pub use error::{Error, Result, ERROR_CODES};
+pub use ingestor::{
+    Download, IngestRequest, Ingestor, IngestorOptions, Sink, SinkContext, UploadRequest, DEFAULT_TENANT,
+};
 pub use model::{JobError, JobOptions, JobState, JobStatus, Timestamp, UploadTicket, UploadedFile};
+pub use report::{ErrorCsvWriter, ReportFormat, ReportKind};
 pub use schema::{Field, FieldType, Schema, SchemaDialect};
-pub use storage::{BlobInfo, BlobStore, MemoryBlobStore, MemoryStateStore, StateStore};
+pub use storage::{
+    BlobInfo, BlobStore, Checkpoint, ChunkCommit, CommitOutcome, FailedRow, JobRecord, Lease, LocalBlobStore,
+    MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, SchemaRecord, SinkCallback, SqliteStateStore,
+    StateStore, UploadRecord,
+};
 pub use types::{Cell, Format, RowError, RowErrorCode, ROW_ERROR_CODES};
+pub use validate::{validate, validate_bytes, validate_file, ValidateOptions, Validation};
+
+#[cfg(any(test, feature = "conformance"))]
+pub use storage::conformance;

@@ -21,6 +21,7 @@ mod sqlite;
 pub mod conformance;
 
 pub use memory::{MemoryBlobStore, MemoryStateStore};
+pub(crate) use memory::hex;
 pub use sqlite::{LocalBlobStore, SqliteStateStore};
 
 /// What a blob store knows of a stored body.

@@ -1,0 +1,357 @@
+//! The row engine's driver: frames a stream into chunks, validates chunks in parallel, and
+//! hands their results back in file order, numbered exactly as one pass would number them.
+//!
+//! ```text
+//! framer thread ──chunks──> validator threads (N) ──results──> caller (in order: sink / summary)
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::ops::Range;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use crate::batch::{key_hash, RowBatch, RowMeta};
+use crate::error::{Error, Result};
+use crate::format::{self, Chunk, CsvRows, Framer, FramerOptions, ResumePoint};
+use crate::schema::{CsvColumns, Schema};
+use crate::types::{Cell, Format, RowError, RowErrorCode};
+use crate::unique::UniqueTracker;
+
+/// How to run a pass.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PassOptions {
+    /// Validator threads; 0 validates on the calling thread (one core, no overlap).
+    pub threads: usize,
+    /// Target chunk size in bytes.
+    pub chunk_size: usize,
+}
+
+impl Default for PassOptions {
+    fn default() -> Self {
+        PassOptions { threads: default_threads(), chunk_size: 1 << 20 }
+    }
+}
+
+/// The machine's parallelism (at least 1).
+pub(crate) fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Where a pass starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Start {
+    pub resume: Option<ResumePoint>,
+    /// Data rows before the resume point.
+    pub rows_before: u64,
+}
+
+/// One chunk's results, numbered in the file.
+pub(crate) struct ChunkResult {
+    /// Resume point after the chunk.
+    pub end: ResumePoint,
+    /// Data rows in the chunk (valid or not).
+    pub rows: u64,
+    /// Valid rows.
+    pub batch: RowBatch,
+    /// Errors of invalid rows, ordered by row.
+    pub errors: Vec<RowError>,
+    /// Invalid rows: (row, line, bytes in `data`).
+    pub failed: Vec<(u64, Option<u64>, Range<u32>)>,
+    /// The chunk's bytes.
+    pub data: Arc<Vec<u8>>,
+    /// Whether this is the file's last chunk.
+    pub is_last: bool,
+}
+
+/// Whether to go on after a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Facts known once the stream is opened.
+pub(crate) struct Opened {
+    pub csv_header_raw: Option<Vec<u8>>,
+}
+
+struct Ctx<'s> {
+    schema: &'s Schema,
+    format: Format,
+    csv: Option<CsvColumns>,
+}
+
+/// Runs one pass over `reader`. `on_open` sees the stream's header facts first; `on_chunk`
+/// receives every chunk's results in file order, and may stop the pass.
+pub(crate) fn run<R: Read + Send>(
+    reader: R,
+    format: Format,
+    schema: &Schema,
+    start: Start,
+    opts: PassOptions,
+    on_open: &mut dyn FnMut(&Opened) -> Result<()>,
+    on_chunk: &mut dyn FnMut(ChunkResult) -> Result<Flow>,
+) -> Result<()> {
+    let framer = Framer::new(
+        reader,
+        format,
+        FramerOptions { chunk_size: opts.chunk_size, resume: start.resume },
+    )?;
+    let csv = match format {
+        Format::Csv => {
+            let header = framer.csv_header().unwrap_or(&[]);
+            let names: Vec<&str> = header.iter().map(String::as_str).collect();
+            Some(schema.csv_columns(&names)?)
+        }
+        _ => None,
+    };
+    on_open(&Opened { csv_header_raw: framer.csv_header_raw().map(<[u8]>::to_vec) })?;
+    let ctx = Ctx { schema, format, csv };
+    let mut rows_before = start.rows_before;
+    let mut deliver = |mut r: ChunkResult| -> Result<Flow> {
+        let base = rows_before;
+        rows_before += r.rows;
+        r.batch.renumber(base);
+        for e in &mut r.errors {
+            e.row += base;
+        }
+        for f in &mut r.failed {
+            f.0 += base;
+        }
+        on_chunk(r)
+    };
+    if opts.threads == 0 {
+        let mut framer = framer;
+        let mut scratch = Scratch::default();
+        while let Some(chunk) = framer.next_chunk()? {
+            if deliver(validate_chunk(&ctx, chunk, &mut scratch))? == Flow::Stop {
+                break;
+            }
+        }
+        return Ok(());
+    }
+    run_parallel(framer, &ctx, opts.threads, &mut deliver)
+}
+
+type Msg = (u64, Result<ChunkResult>);
+
+fn run_parallel<R: Read + Send>(
+    mut framer: Framer<R>,
+    ctx: &Ctx<'_>,
+    threads: usize,
+    deliver: &mut dyn FnMut(ChunkResult) -> Result<Flow>,
+) -> Result<()> {
+    let (chunk_tx, chunk_rx) = sync_channel::<(u64, Result<Chunk>)>(threads + 1);
+    let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+    let (res_tx, res_rx) = sync_channel::<Msg>(threads + 1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut seq = 0u64;
+            loop {
+                let next = framer.next_chunk();
+                let done = !matches!(next, Ok(Some(_)));
+                let msg = match next {
+                    Ok(Some(c)) => Ok(c),
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                if chunk_tx.send((seq, msg)).is_err() || done {
+                    break;
+                }
+                seq += 1;
+            }
+        });
+        for _ in 0..threads {
+            let rx = Arc::clone(&chunk_rx);
+            let tx: SyncSender<Msg> = res_tx.clone();
+            scope.spawn(move || {
+                let mut scratch = Scratch::default();
+                loop {
+                    let next = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((seq, chunk)) = next else { return };
+                    let out = chunk.map(|c| validate_chunk(ctx, c, &mut scratch));
+                    if tx.send((seq, out)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(res_tx);
+        merge_in_order(&res_rx, deliver)
+        // Leaving the scope drops `res_rx`: the threads see closed channels and stop.
+    })
+}
+
+fn merge_in_order(rx: &Receiver<Msg>, deliver: &mut dyn FnMut(ChunkResult) -> Result<Flow>) -> Result<()> {
+    let mut pending: BTreeMap<u64, Result<ChunkResult>> = BTreeMap::new();
+    let mut next = 0u64;
+    loop {
+        while let Some(r) = pending.remove(&next) {
+            next += 1;
+            if deliver(r?)? == Flow::Stop {
+                return Ok(());
+            }
+        }
+        match rx.recv() {
+            Ok((seq, r)) => {
+                pending.insert(seq, r);
+            }
+            Err(_) => {
+                return if pending.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Error::storage("a validation thread stopped before its chunk was done"))
+                };
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    row: Vec<u8>,
+    buffers: Option<simd_json::Buffers>,
+    tape: Option<simd_json::Tape<'static>>,
+    cells: Vec<Cell<'static>>,
+}
+
+fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
+    let ncols = ctx.schema.fields().len();
+    let mut out = ChunkResult {
+        end: chunk.end,
+        rows: 0,
+        batch: RowBatch::new(ncols),
+        errors: Vec::new(),
+        failed: Vec::new(),
+        data: Arc::new(Vec::new()),
+        is_last: chunk.is_last,
+    };
+    // The batch's first (only) chunk: its bytes are attached once the rows are read.
+    let chunk_idx = 0;
+    let key = ctx.schema.primary_key();
+    let view = &chunk;
+    let mut rel_row = 0u64;
+    let mut cells: Vec<Cell<'_>> = std::mem::take(&mut s.cells);
+    match ctx.format {
+        Format::Ndjson | Format::Json => {
+            let mut buffers = s.buffers.take().unwrap_or_else(|| simd_json::Buffers::new(4096));
+            let mut tape_store = s.tape.take();
+            let rows: Box<dyn Iterator<Item = format::RawRow<'_>>> = if ctx.format == Format::Ndjson {
+                Box::new(format::ndjson_rows(view))
+            } else {
+                Box::new(format::json_array_rows(view))
+            };
+            for raw in rows {
+                rel_row += 1;
+                let range = range_in(&view.data, raw.bytes);
+                s.row.clear();
+                s.row.extend_from_slice(raw.bytes);
+                let mut tape = tape_store.take().unwrap_or_else(simd_json::Tape::null).reset();
+                let before = out.errors.len();
+                let valid = match simd_json::fill_tape(&mut s.row, &mut buffers, &mut tape) {
+                    Ok(()) => ctx.schema.validate_json(&tape.0, rel_row, Some(raw.line), &mut cells, &mut out.errors),
+                    Err(e) => {
+                        out.errors.push(malformed(rel_row, raw.line, &format!("not valid JSON: {e}")));
+                        false
+                    }
+                };
+                if valid {
+                    let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
+                    out.batch.push(
+                        &cells,
+                        RowMeta { row: rel_row, line: Some(raw.line), raw: range, chunk: chunk_idx, key_hash: h },
+                    );
+                } else {
+                    debug_assert!(out.errors.len() > before);
+                    out.failed.push((rel_row, Some(raw.line), range));
+                }
+                cells.clear();
+                tape_store = Some(tape.reset());
+            }
+            s.buffers = Some(buffers);
+            s.tape = tape_store;
+        }
+        Format::Csv => {
+            let Some(cols) = ctx.csv.as_ref() else {
+                // `run` always builds the columns for CSV.
+                return out;
+            };
+            let mut rows = CsvRows::new(view);
+            while let Some(rec) = rows.next_record() {
+                rel_row += 1;
+                let range = range_in(&view.data, rec.raw.bytes);
+                let line = rec.raw.line;
+                let valid =
+                    ctx.schema.validate_csv(cols, rec.record, rec.ends, rel_row, Some(line), &mut cells, &mut out.errors);
+                if valid {
+                    let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
+                    out.batch.push(
+                        &cells,
+                        RowMeta { row: rel_row, line: Some(line), raw: range, chunk: chunk_idx, key_hash: h },
+                    );
+                } else {
+                    out.failed.push((rel_row, Some(line), range));
+                }
+                cells.clear();
+            }
+        }
+    }
+    cells.clear();
+    s.cells = cells.into_iter().map(|_| Cell::Null).collect();
+    out.rows = rel_row;
+    let data = Arc::new(chunk.data);
+    out.batch.add_chunk(Arc::clone(&data));
+    out.data = data;
+    out
+}
+
+fn range_in(data: &[u8], part: &[u8]) -> Range<u32> {
+    let start = (part.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+    if start > data.len() {
+        return 0..0;
+    }
+    start as u32..(start + part.len()) as u32
+}
+
+fn malformed(row: u64, line: u64, why: &str) -> RowError {
+    RowError { row, line: Some(line), field: None, code: RowErrorCode::MalformedRow, message: format!("row is {why}") }
+}
+
+/// Applies per-file uniqueness (in file order) to a chunk's results: each later occurrence of
+/// a key leaves the valid rows and becomes a `UNIQUE` row error.
+pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, schema: &Schema) {
+    if tracker.is_empty() {
+        return;
+    }
+    let mut dups = Vec::new();
+    let mut new_errors = Vec::new();
+    for i in 0..r.batch.len() {
+        if let Some(slots) = tracker.check(&r.batch, i) {
+            let names: Vec<&str> = slots.iter().filter_map(|&s| schema.fields().get(s)).map(|f| f.name.as_str()).collect();
+            let mut key = String::new();
+            r.batch.key_text(i, slots, &mut key);
+            let shown: String = key.replace('\u{1f}', ", ").chars().take(80).collect();
+            let m = r.batch.meta(i);
+            new_errors.push(RowError {
+                row: m.row,
+                line: m.line,
+                field: Some(names.join(",")),
+                code: RowErrorCode::Unique,
+                message: format!("{}: \"{}\" duplicates an earlier row of the file (must be unique)", names.join(","), shown),
+            });
+            r.failed.push((m.row, m.line, m.raw.clone()));
+            dups.push(i);
+        }
+    }
+    if dups.is_empty() {
+        return;
+    }
+    r.batch.remove_rows(&dups);
+    r.errors.extend(new_errors);
+    r.errors.sort_by_key(|e| e.row);
+    r.failed.sort_by_key(|f| f.0);
+}

@@ -1,0 +1,133 @@
+//! Exact in-memory uniqueness sets, compact: a UUID key is kept as 16 bytes, any other key as a
+//! 64-bit hash with its text in one arena (a hash match is confirmed against the text).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::batch::RowBatch;
+
+/// The keys seen so far of one constraint.
+#[derive(Default)]
+pub(crate) struct KeySet {
+    uuids: HashSet<u128>,
+    hashed: HashMap<u64, (u32, u32)>,
+    arena: String,
+    collided: HashSet<Box<str>>,
+}
+
+impl KeySet {
+    /// Adds `key`; false when it was there already.
+    pub fn insert(&mut self, key: &str) -> bool {
+        if let Some(u) = parse_uuid(key) {
+            return self.uuids.insert(u);
+        }
+        let h = hash(key.as_bytes());
+        match self.hashed.get(&h) {
+            None => {
+                let start = self.arena.len() as u32;
+                self.arena.push_str(key);
+                self.hashed.insert(h, (start, key.len() as u32));
+                true
+            }
+            Some(&(s, l)) => {
+                if &self.arena[s as usize..(s + l) as usize] == key {
+                    false
+                } else {
+                    self.collided.insert(key.into())
+                }
+            }
+        }
+    }
+}
+
+/// Uniqueness of several constraints (each a list of field slots) across a file.
+pub(crate) struct UniqueTracker {
+    constraints: Vec<(Vec<usize>, KeySet)>,
+    text: String,
+}
+
+impl UniqueTracker {
+    pub fn new(constraints: Vec<Vec<usize>>) -> Self {
+        UniqueTracker { constraints: constraints.into_iter().map(|c| (c, KeySet::default())).collect(), text: String::new() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.constraints.is_empty()
+    }
+
+    /// Checks row `i` of `batch` against every constraint, recording its keys. Returns the
+    /// first constraint it violates (its slots), if any. A key with a null part is not checked.
+    pub fn check(&mut self, batch: &RowBatch, i: usize) -> Option<&[usize]> {
+        let mut violated = None;
+        for (n, (slots, set)) in self.constraints.iter_mut().enumerate() {
+            if slots.iter().any(|&s| matches!(batch.cell(i, s), crate::types::Cell::Null)) {
+                continue;
+            }
+            batch.key_text(i, slots, &mut self.text);
+            if !set.insert(&self.text) && violated.is_none() {
+                violated = Some(n);
+            }
+        }
+        violated.map(|n| self.constraints[n].0.as_slice())
+    }
+}
+
+fn hash(b: &[u8]) -> u64 {
+    // FNV-1a: keys are short; a collision is confirmed against the text anyway.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h = (h ^ x as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// An 8-4-4-4-12 lower-case hex UUID as a number. (Keys compare as text, so an upper-case
+/// UUID takes the hashed path rather than meeting its lower-case twin here.)
+pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        v = v << 4 | d as u128;
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keysets_are_exact() {
+        let mut s = KeySet::default();
+        assert!(s.insert("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f"));
+        assert!(!s.insert("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f"));
+        assert!(s.insert("abc"));
+        assert!(!s.insert("abc"));
+        assert!(s.insert("abd"));
+        assert!(s.insert(""));
+        assert!(!s.insert(""));
+    }
+
+    #[test]
+    fn uuids_parse() {
+        assert!(parse_uuid("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f").is_some());
+        assert!(parse_uuid("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9").is_none());
+        assert!(parse_uuid("3f1c1d9e_8a3b-4c1e-9d5e-2b7a6c4d8e9f").is_none());
+        assert!(parse_uuid("3f1c1d9g-8a3b-4c1e-9d5e-2b7a6c4d8e9f").is_none());
+        assert!(parse_uuid("3F1C1D9E-8A3B-4C1E-9D5E-2B7A6C4D8E9F").is_none());
+        let mut s = KeySet::default();
+        assert!(s.insert("3F1C1D9E-8A3B-4C1E-9D5E-2B7A6C4D8E9F"));
+        assert!(s.insert("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f"));
+        assert!(!s.insert("3F1C1D9E-8A3B-4C1E-9D5E-2B7A6C4D8E9F"));
+    }
+}
