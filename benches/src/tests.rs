@@ -106,43 +106,60 @@ fn is_date_time(s: &str) -> bool {
 /// Every row error of one row (field values by name), uniqueness last. Only valid rows enter
 /// `ids`, which is exact for the generator (its invalid rows never reuse an id).
 fn check(vals: &HashMap<String, Val>, ids: &mut HashSet<String>) -> Vec<&'static str> {
+    check_fields(vals, ids)
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// [`check`] with the field of each error.
+fn check_fields(
+    vals: &HashMap<String, Val>,
+    ids: &mut HashSet<String>,
+) -> Vec<(String, &'static str)> {
     let mut errs = Vec::new();
     for k in vals.keys() {
         if !FIELDS.contains(&k.as_str()) {
-            errs.push("UNKNOWN_FIELD");
+            errs.push((k.clone(), "UNKNOWN_FIELD"));
         }
     }
     for (i, name) in FIELDS.iter().enumerate() {
         let Some(v) = vals.get(*name) else {
             if REQUIRED.contains(&i) {
-                errs.push("REQUIRED");
+                errs.push((name.to_string(), "REQUIRED"));
             }
             continue;
         };
         let numeric = matches!(i, DURATION_MS | IMPRESSIONS | LATITUDE | LONGITUDE);
         match (v, numeric) {
-            (Val::BadType, _) | (Val::Str(_), true) | (Val::Num(..), false) => errs.push("TYPE"),
+            (Val::BadType, _) | (Val::Str(_), true) | (Val::Num(..), false) => {
+                errs.push((name.to_string(), "TYPE"))
+            }
             (Val::Str(s), false) => match i {
-                EVENT_ID if !is_uuid(s) => errs.push("FORMAT"),
+                EVENT_ID if !is_uuid(s) => errs.push((name.to_string(), "FORMAT")),
                 SCREEN_ID => {
                     let ok = s.len() == 10
                         && s.starts_with("SCR-")
                         && s[4..].bytes().all(|c| c.is_ascii_digit());
                     if !ok {
-                        errs.push("PATTERN");
+                        errs.push((name.to_string(), "PATTERN"));
                     }
                 }
                 CREATIVE_ID | CAMPAIGN_ID => {
                     let n = s.chars().count();
                     if n < 1 {
-                        errs.push("MIN_LENGTH");
+                        errs.push((name.to_string(), "MIN_LENGTH"));
                     } else if n > 64 {
-                        errs.push("MAX_LENGTH");
+                        errs.push((name.to_string(), "MAX_LENGTH"));
                     }
                 }
-                PLAYED_AT if !is_date_time(s) => errs.push("FORMAT"),
-                VENUE_TYPE if !VENUE_TYPES.contains(&s.as_str()) => errs.push("ENUM"),
-                PLAY_STATUS if !PLAY_STATUSES.contains(&s.as_str()) => errs.push("ENUM"),
+                PLAYED_AT if !is_date_time(s) => errs.push((name.to_string(), "FORMAT")),
+                VENUE_TYPE if !VENUE_TYPES.contains(&s.as_str()) => {
+                    errs.push((name.to_string(), "ENUM"))
+                }
+                PLAY_STATUS if !PLAY_STATUSES.contains(&s.as_str()) => {
+                    errs.push((name.to_string(), "ENUM"))
+                }
                 _ => {}
             },
             (Val::Num(x, int), true) => {
@@ -153,11 +170,11 @@ fn check(vals: &HashMap<String, Val>, ids: &mut HashSet<String>) -> Vec<&'static
                     _ => (-180.0, 180.0),
                 };
                 if i == DURATION_MS && !int {
-                    errs.push("TYPE");
+                    errs.push((name.to_string(), "TYPE"));
                 } else if *x < lo {
-                    errs.push("MINIMUM");
+                    errs.push((name.to_string(), "MINIMUM"));
                 } else if *x > hi {
-                    errs.push("MAXIMUM");
+                    errs.push((name.to_string(), "MAXIMUM"));
                 }
             }
         }
@@ -165,7 +182,7 @@ fn check(vals: &HashMap<String, Val>, ids: &mut HashSet<String>) -> Vec<&'static
     if errs.is_empty() {
         if let Some(Val::Str(id)) = vals.get("eventId") {
             if !ids.insert(id.clone()) {
-                errs.push("UNIQUE");
+                errs.push(("eventId".to_string(), "UNIQUE"));
             }
         }
     }
@@ -233,16 +250,34 @@ fn csv_vals(cells: &[String]) -> HashMap<String, Val> {
 
 /// RFC 4180 records through csv-core.
 fn csv_records(data: &[u8]) -> Vec<Vec<String>> {
+    csv_records_lines(data)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// RFC 4180 records through csv-core, each with the 1-based physical line it starts on.
+fn csv_records_lines(data: &[u8]) -> Vec<(u64, Vec<String>)> {
     let mut rdr = csv_core::Reader::new();
-    let mut input = data;
+    let mut pos = 0;
+    let mut start = None;
     let mut out = vec![0u8; 1 << 16];
     let mut ends = vec![0usize; 64];
     let (mut outlen, mut endlen) = (0, 0);
     let mut recs = Vec::new();
+    // Newlines in data[..counted], counted incrementally (the files can be large).
+    let (mut counted, mut newlines) = (0, 0u64);
     loop {
+        if start.is_none() {
+            let skip = data[pos..]
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            start = Some(pos + skip);
+        }
         let (res, nin, nout, nend) =
-            rdr.read_record(input, &mut out[outlen..], &mut ends[endlen..]);
-        input = &input[nin..];
+            rdr.read_record(&data[pos..], &mut out[outlen..], &mut ends[endlen..]);
+        pos += nin;
         outlen += nout;
         endlen += nend;
         match res {
@@ -250,16 +285,20 @@ fn csv_records(data: &[u8]) -> Vec<Vec<String>> {
             csv_core::ReadRecordResult::OutputFull => out.resize(out.len() * 2, 0),
             csv_core::ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
             csv_core::ReadRecordResult::Record => {
-                let mut start = 0;
+                let mut from = 0;
                 let rec = ends[..endlen]
                     .iter()
                     .map(|&e| {
-                        let f = String::from_utf8(out[start..e].to_vec()).unwrap();
-                        start = e;
+                        let f = String::from_utf8(out[from..e].to_vec()).unwrap();
+                        from = e;
                         f
                     })
                     .collect();
-                recs.push(rec);
+                let s = start.take().unwrap();
+                newlines += data[counted..s].iter().filter(|&&b| b == b'\n').count() as u64;
+                counted = s;
+                let line = 1 + newlines;
+                recs.push((line, rec));
                 outlen = 0;
                 endlen = 0;
             }
@@ -473,4 +512,247 @@ fn date_time_checker_sanity() {
     assert!(!is_date_time("2025-12-09T10:15:30"));
     assert_eq!(civil_from_days(19_723), (2024, 1, 1));
     assert_eq!(civil_from_days(20_453), (2025, 12, 31));
+}
+
+/// One expected row error of `testdata/expected.json`: row, line, field, code.
+type Expected = (u64, u64, Option<String>, String);
+
+fn testdata(name: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(name);
+    std::fs::read(p).unwrap()
+}
+
+/// Content 1.0 row errors, by column name, with the file's own uniqueness of `code`.
+fn check_content(
+    row: &HashMap<&str, &str>,
+    codes: &mut HashSet<String>,
+) -> Vec<(String, &'static str)> {
+    const MIME: [&str; 9] = [
+        "application/pdf",
+        "video/mp4",
+        "video/webm",
+        "video/x-youtube",
+        "application/epub",
+        "application/vnd.ekstep.ecml-archive",
+        "application/vnd.ekstep.html-archive",
+        "application/vnd.ekstep.h5p-archive",
+        "text/x-url",
+    ];
+    const CTYPE: [&str; 8] = [
+        "Resource",
+        "eTextBook",
+        "TeachingMethod",
+        "PracticeQuestionSet",
+        "ExplanationResource",
+        "ExperientialResource",
+        "ConceptMap",
+        "SelfAssess",
+    ];
+    const AUDIENCE: [&str; 5] = ["Student", "Teacher", "Administrator", "Parent", "Other"];
+    const COLS: [(&str, bool); 13] = [
+        ("name", true),
+        ("code", true),
+        ("mimeType", true),
+        ("contentType", true),
+        ("board", true),
+        ("medium", true),
+        ("gradeLevel", true),
+        ("subject", true),
+        ("fileUrl", true),
+        ("description", false),
+        ("appIcon", false),
+        ("keywords", false),
+        ("audience", false),
+    ];
+    let url = |v: &str| {
+        (v.starts_with("http://") && v.len() > 7) || (v.starts_with("https://") && v.len() > 8)
+    };
+    let mut errs = Vec::new();
+    for (col, required) in COLS {
+        let v = row.get(col).copied().unwrap_or("");
+        if v.is_empty() {
+            if required {
+                errs.push((col.to_string(), "REQUIRED"));
+            }
+            continue;
+        }
+        let n = v.chars().count();
+        let code = match col {
+            "code"
+                if !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) =>
+            {
+                "PATTERN"
+            }
+            "mimeType" if !MIME.contains(&v) => "ENUM",
+            "contentType" if !CTYPE.contains(&v) => "ENUM",
+            "audience" if !AUDIENCE.contains(&v) => "ENUM",
+            "fileUrl" | "appIcon" if !url(v) => "PATTERN",
+            "description" if n > 2000 => "MAX_LENGTH",
+            "name" | "board" | "medium" | "gradeLevel" | "subject" if n > 256 => "MAX_LENGTH",
+            _ => continue,
+        };
+        errs.push((col.to_string(), code));
+    }
+    if errs.is_empty() && !codes.insert(row["code"].to_string()) {
+        errs.push(("code".to_string(), "UNIQUE"));
+    }
+    errs
+}
+
+/// Recomputes the row errors of a `testdata/` file that should parse: (row, line, field, code).
+fn testdata_errors(dataset: &str, format: &str, data: &[u8]) -> (u64, Vec<Expected>) {
+    let text = std::str::from_utf8(data).unwrap();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut ids = HashSet::new();
+    let mut out = Vec::new();
+    let mut rows = 0;
+    let mut push = |rows: u64, line: u64, errs: Vec<(Option<String>, &str)>| {
+        assert!(
+            errs.len() <= 1,
+            "row {rows}: one error per row in testdata, got {errs:?}"
+        );
+        for (f, c) in errs {
+            out.push((rows, line, f, c.to_string()));
+        }
+    };
+    let named = |v: Vec<(String, &'static str)>| v.into_iter().map(|(f, c)| (Some(f), c)).collect();
+    match (dataset, format) {
+        ("pop", "ndjson" | "json") => {
+            let lines: Vec<&str> = text.lines().collect();
+            let body = if format == "json" {
+                // One element per line between "[" and "]"; also parses as a whole.
+                let all: Vec<serde_json::Value> = serde_json::from_str(text).unwrap();
+                assert_eq!((lines[0], lines[lines.len() - 1]), ("[", "]"));
+                assert_eq!(all.len(), lines.len() - 2);
+                &lines[1..lines.len() - 1]
+            } else {
+                &lines[..]
+            };
+            let first = if format == "json" { 2 } else { 1 };
+            for (i, l) in body.iter().enumerate() {
+                let l = l.strip_suffix(',').unwrap_or(l);
+                if l.trim().is_empty() {
+                    continue;
+                }
+                rows += 1;
+                let errs = match serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| json_vals(&v))
+                {
+                    Some(m) => named(check_fields(&m, &mut ids)),
+                    None => vec![(None, "MALFORMED_ROW")],
+                };
+                push(rows, first + i as u64, errs);
+            }
+        }
+        ("pop", "csv") => {
+            let recs = csv_records_lines(text.as_bytes());
+            assert_eq!(recs[0].1, FIELDS.to_vec());
+            for (line, r) in &recs[1..] {
+                rows += 1;
+                let errs = if r.len() != FIELDS.len() {
+                    vec![(None, "MALFORMED_ROW")]
+                } else {
+                    named(check_fields(&csv_vals(r), &mut ids))
+                };
+                push(rows, *line, errs);
+            }
+        }
+        ("content", "csv") => {
+            let recs = csv_records_lines(text.as_bytes());
+            let header = &recs[0].1;
+            for (line, r) in &recs[1..] {
+                rows += 1;
+                let errs = if r.len() != header.len() {
+                    vec![(None, "MALFORMED_ROW")]
+                } else {
+                    let m: HashMap<&str, &str> = header
+                        .iter()
+                        .map(String::as_str)
+                        .zip(r.iter().map(String::as_str))
+                        .collect();
+                    named(check_content(&m, &mut ids))
+                };
+                push(rows, *line, errs);
+            }
+        }
+        other => panic!("no checker for {other:?}"),
+    }
+    (rows, out)
+}
+
+#[test]
+fn testdata_expectations_hold() {
+    let expected: serde_json::Value = serde_json::from_slice(&testdata("expected.json")).unwrap();
+    let mut checked = 0;
+    for (name, exp) in expected.as_object().unwrap() {
+        let mut data = testdata(name);
+        if name.ends_with(".gz") {
+            let mut plain = Vec::new();
+            let res = std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(&data[..]),
+                &mut plain,
+            );
+            if exp.get("fileError").is_some() {
+                assert!(res.is_err(), "{name} should not decompress");
+                continue;
+            }
+            res.unwrap();
+            data = plain;
+        }
+        if let Some(code) = exp.get("fileError") {
+            // File-level errors: check the reason each file was built for is there.
+            let ok = match code.as_str().unwrap() {
+                "CORRUPTED_FILE" if name.ends_with(".csv") => std::str::from_utf8(&data).is_err(),
+                "CORRUPTED_FILE" => {
+                    serde_json::from_slice::<serde_json::Value>(&data).is_err()
+                        && serde_json::from_slice::<serde_json::Value>(&[&data[..], b"]"].concat())
+                            .is_ok()
+                }
+                "INVALID_FILE_FORMAT" => {
+                    serde_json::from_slice::<serde_json::Value>(&data).is_err() && data[0] == b'{'
+                }
+                "INVALID_FILE_TEMPLATE" => {
+                    let header = &csv_records(&data)[0];
+                    let required: &[&str] = if exp["dataset"] == "pop" {
+                        &["eventId", "screenId", "playedAt"]
+                    } else {
+                        &["fileUrl"]
+                    };
+                    required.iter().any(|c| !header.iter().any(|h| h == c))
+                }
+                other => panic!("{name}: unexpected {other}"),
+            };
+            assert!(ok, "{name}");
+            continue;
+        }
+        let (rows, errs) = testdata_errors(
+            exp["dataset"].as_str().unwrap(),
+            exp["format"].as_str().unwrap(),
+            &data,
+        );
+        let want: Vec<Expected> = exp["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e[0].as_u64().unwrap(),
+                    e[1].as_u64().unwrap(),
+                    e[2].as_str().map(str::to_string),
+                    e[3].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(errs, want, "{name}");
+        assert_eq!(exp["totalRows"], rows, "{name}");
+        assert_eq!(exp["errorRows"], errs.len() as u64, "{name}");
+        assert_eq!(exp["validRows"], rows - errs.len() as u64, "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 10);
 }
