@@ -159,10 +159,7 @@ fn run(args: &Args) -> Result<bool, String> {
         Some(Report::Ndjson(mut w)) => w.flush().map_err(|e| format!("cannot write the report: {e}"))?,
         None => {}
     }
-    println!(
-        "{}",
-        serde_json::json!({"totalRows": v.total_rows, "validRows": v.valid_rows, "errorRows": v.error_rows})
-    );
+    println!(r#"{{"totalRows":{},"validRows":{},"errorRows":{}}}"#, v.total_rows, v.valid_rows, v.error_rows);
     Ok(v.error_rows == 0)
 }
 
