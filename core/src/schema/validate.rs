@@ -611,14 +611,16 @@ impl Schema {
             );
             return false;
         };
-        let end = count.saturating_add(1).min(tape.len());
+        // The object's own nodes (a well-formed tape has exactly these).
+        let body = tape
+            .get(..count.saturating_add(1).min(tape.len()))
+            .unwrap_or_default();
         let mut seen = Seen::new(plan.fields.len());
         let mut p = 1usize;
         for i in 0..len {
-            let (Some(Node::String(key)), Some(value)) = (
-                tape.get(p).filter(|_| p < end),
-                tape.get(p + 1).filter(|_| p + 1 < end),
-            ) else {
+            let (Some(Node::String(key)), Some(value)) =
+                (body.get(p), p.checked_add(1).and_then(|q| body.get(q)))
+            else {
                 sink.push(
                     None,
                     RowErrorCode::MalformedRow,
