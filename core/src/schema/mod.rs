@@ -34,7 +34,8 @@
 //!
 //! String keywords (`pattern`, `minLength`, `maxLength`, `format`) need a string (or untyped)
 //! property, numeric bounds an integer, number (or untyped) one; anything else is rejected as a
-//! mistake rather than silently never applying. A `format` of `date-time`, `date` or `time` on a
+//! mistake rather than silently never applying. As in JSON Schema, `null` on a nullable property
+//! must itself be listed when the property has an `enum` or `const`. A `format` of `date-time`, `date` or `time` on a
 //! string property makes the field's [`FieldType`] `DateTime`, `Date` or `Time`.
 //!
 //! ## Table Schema subset

@@ -525,6 +525,10 @@ fn content_csv_header_errors_are_file_template_errors() {
         s.csv_columns(&header).unwrap_err(),
         Error::InvalidFileTemplate("CSV header names column 'code' more than once".into())
     );
+    // A byte order mark on the first name is tolerated.
+    let mut header = CONTENT_HEADER;
+    header[0] = "\u{feff}name";
+    assert_eq!(s.csv_columns(&header).unwrap().slot(0), Some(0));
     // Optional columns may be left out.
     let header: Vec<&str> = CONTENT_HEADER
         .iter()
@@ -782,7 +786,7 @@ fn string_keywords() {
     assert_eq!(v_codes(&s, r#""hééé""#), ["MAX_LENGTH"]);
     assert_eq!(
         messages(&json(&s, r#"{"v":"a"}"#).1),
-        [r#"v: "a" is 1 characters long; the minimum length is 2"#]
+        [r#"v: "a" is 1 character long; the minimum length is 2"#]
     );
     assert_eq!(
         messages(&json(&s, r#"{"v":"abcd"}"#).1),

@@ -233,8 +233,9 @@ fn check_length(field: &Field, checks: &Checks, s: &str, sink: &mut Sink<'_>) {
                 field,
                 RowErrorCode::MinLength,
                 format_args!(
-                    "{} is {n} characters long; the minimum length is {min}",
-                    quote(s)
+                    "{} is {n} {} long; the minimum length is {min}",
+                    quote(s),
+                    chars_word(n as u64)
                 ),
             );
         }
@@ -247,12 +248,21 @@ fn check_length(field: &Field, checks: &Checks, s: &str, sink: &mut Sink<'_>) {
                     field,
                     RowErrorCode::MaxLength,
                     format_args!(
-                        "{} is {n} characters long; the maximum length is {max}",
-                        quote(s)
+                        "{} is {n} {} long; the maximum length is {max}",
+                        quote(s),
+                        chars_word(n)
                     ),
                 );
             }
         }
+    }
+}
+
+fn chars_word(n: u64) -> &'static str {
+    if n == 1 {
+        "character"
+    } else {
+        "characters"
     }
 }
 
@@ -547,10 +557,22 @@ impl Schema {
     /// fields are not allowed) and a column named twice are `INVALID_FILE_TEMPLATE`.
     pub fn csv_columns(&self, header: &[&str]) -> Result<CsvColumns> {
         let plan = &self.0;
-        let mut slots = Vec::with_capacity(header.len());
+        // Tolerate a UTF-8 byte order mark left on the first column name.
+        let names: Vec<&str> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                if i == 0 {
+                    h.strip_prefix('\u{feff}').unwrap_or(h)
+                } else {
+                    h
+                }
+            })
+            .collect();
+        let mut slots = Vec::with_capacity(names.len());
         let mut unknown = Vec::new();
-        for (i, name) in header.iter().enumerate() {
-            if header.get(..i).is_some_and(|before| before.contains(name)) {
+        for (i, name) in names.iter().enumerate() {
+            if names.get(..i).is_some_and(|before| before.contains(name)) {
                 return Err(Error::InvalidFileTemplate(format!(
                     "CSV header names column '{}' more than once",
                     display_name(name)
@@ -565,7 +587,7 @@ impl Schema {
         let missing: Vec<&str> = plan
             .fields
             .iter()
-            .filter(|f| f.required && !header.contains(&f.name.as_str()))
+            .filter(|f| f.required && !names.contains(&f.name.as_str()))
             .map(|f| f.name.as_str())
             .collect();
         let message = match (missing.is_empty(), unknown.is_empty()) {
