@@ -873,3 +873,118 @@ fn random_bytes_never_panic_and_chunking_never_changes_rows() {
         "the inputs must exercise the row paths: {with_rows:?}"
     );
 }
+
+// ---------------------------------------------------------------- speed (run by hand, release)
+
+fn pop_like(n: usize, format: Format) -> Vec<u8> {
+    let mut s = String::with_capacity(n * 160);
+    if format == Format::Csv {
+        s.push_str("eventId,ts,durationMs,kind,note\r\n");
+    }
+    if format == Format::Json {
+        s.push_str("[\n");
+    }
+    for i in 0..n {
+        let id = format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            i * 7919,
+            i % 65536,
+            i % 4096,
+            i % 4096,
+            i * 31
+        );
+        match format {
+            Format::Csv => s.push_str(&format!(
+                "{id},2024-05-01T12:{:02}:{:02}Z,{},click,\"a, b \"\"c\"\"\"\r\n",
+                i % 60,
+                i % 60,
+                i % 5000
+            )),
+            _ => {
+                if format == Format::Json && i > 0 {
+                    s.push_str(",\n");
+                }
+                s.push_str(&format!(
+                    "{{\"eventId\":\"{id}\",\"ts\":\"2024-05-01T12:{:02}:{:02}Z\",\"durationMs\":{},\"kind\":\"click\",\"tags\":[\"a\",\"b\"]}}",
+                    i % 60,
+                    i % 60,
+                    i % 5000
+                ));
+                if format == Format::Ndjson {
+                    s.push('\n');
+                }
+            }
+        }
+    }
+    if format == Format::Json {
+        s.push_str("\n]\n");
+    }
+    s.into_bytes()
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p bulk-ingest --lib format::tests::framing_speed -- --ignored --nocapture"]
+fn framing_speed() {
+    use std::time::Instant;
+    let n = 1_000_000;
+    for format in Format::ALL {
+        let data = pop_like(n, format);
+        let mb = data.len() as f64 / 1e6;
+        let t = Instant::now();
+        let mut f = framer(&data, format, FramerOptions::DEFAULT_CHUNK_SIZE).unwrap();
+        let mut chunks = Vec::new();
+        while let Some(c) = f.next_chunk().unwrap() {
+            chunks.push(c);
+        }
+        let frame = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let rows: u64 = chunks.iter().map(|c| count_rows(c, format)).sum();
+        let iterate = t.elapsed().as_secs_f64();
+        assert_eq!(rows, n as u64);
+        let t = Instant::now();
+        let mut parsed = 0usize;
+        match format {
+            Format::Csv => {
+                for c in &chunks {
+                    let mut it = CsvRows::new(c);
+                    while let Some(r) = it.next_record() {
+                        parsed += r.ends.len();
+                    }
+                }
+            }
+            _ => {
+                let mut buf = Vec::new();
+                let mut buffers = simd_json::Buffers::default();
+                for c in &chunks {
+                    let rows: Box<dyn Iterator<Item = RawRow<'_>>> = if format == Format::Json {
+                        Box::new(json_array_rows(c))
+                    } else {
+                        Box::new(ndjson_rows(c))
+                    };
+                    for r in rows {
+                        buf.clear();
+                        buf.extend_from_slice(r.bytes);
+                        parsed += simd_json::to_tape_with_buffers(&mut buf, &mut buffers)
+                            .map(|t| t.0.len())
+                            .unwrap_or(0);
+                    }
+                }
+            }
+        }
+        let parse = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let check = precheck(&data[..], format, None).unwrap();
+        let pre = t.elapsed().as_secs_f64();
+        assert_eq!(check.total_rows, n as u64);
+        println!(
+            "{format:6} {mb:6.1} MB: framer {:7.0} MB/s ({:5.1} M rows/s); row split {:7.0} MB/s; framer+split {:5.1} M rows/s; \
+             rows+parse (csv-core records / simd-json tape) {:4.2} M rows/s [{parsed}]; precheck {:5.1} M rows/s",
+            mb / frame,
+            n as f64 / frame / 1e6,
+            mb / iterate,
+            n as f64 / (frame + iterate) / 1e6,
+            n as f64 / parse / 1e6,
+            n as f64 / pre / 1e6,
+        );
+    }
+}
