@@ -107,6 +107,40 @@ impl CsvScan {
     }
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` equal to `b` (exact for the lowest match).
+#[inline(always)]
+fn bytes_equal(w: u64, b: u8) -> u64 {
+    let x = w ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// First `'"'` or `'\\'` in `hay`. JSON strings are mostly short, where a word-at-a-time loop
+/// beats the setup of a SIMD search; long strings go to memchr.
+#[inline]
+fn find_quote_or_backslash(hay: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(word) = hay.get(i..i + 8) {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        let w = u64::from_le_bytes(le);
+        let m = bytes_equal(w, b'"') | bytes_equal(w, b'\\');
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+        if i >= 64 {
+            return memchr2(b'"', b'\\', &hay[i..]).map(|j| i + j);
+        }
+    }
+    hay[i..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|j| i + j)
+}
+
 /// A top-level event of a JSON array body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JsonEvent {
@@ -165,7 +199,7 @@ impl JsonScan {
                     self.escape = false;
                     *pos += 1;
                 }
-                match memchr2(b'"', b'\\', buf.get(*pos..).unwrap_or(&[])) {
+                match find_quote_or_backslash(buf.get(*pos..).unwrap_or(&[])) {
                     None => {
                         *pos = buf.len();
                         return None;
@@ -211,6 +245,37 @@ impl JsonScan {
                 }
                 b' ' | b'\t' | b'\n' | b'\r' => {}
                 _ => self.elem = true,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_search_finds_the_first_quote_or_backslash() {
+        for len in 0..150 {
+            for at in 0..=len {
+                for needle in [b'"', b'\\'] {
+                    let mut hay: Vec<u8> = (0..len)
+                        .map(|i| b"a\"\\x\xff"[i % 5] & 0x7e | 0x40)
+                        .collect();
+                    hay.iter_mut().for_each(|b| {
+                        if *b == b'"' || *b == b'\\' {
+                            *b = b'z';
+                        }
+                    });
+                    if at < len {
+                        hay[at] = needle;
+                        if at + 1 < len {
+                            hay[at + 1] = b'"';
+                        }
+                    }
+                    let want = hay.iter().position(|&b| b == b'"' || b == b'\\');
+                    assert_eq!(find_quote_or_backslash(&hay), want, "len {len} at {at}");
+                }
             }
         }
     }
