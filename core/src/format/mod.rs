@@ -9,12 +9,24 @@
 //!
 //! Chunk seams: NDJSON and CSV chunks end after a record's `'\n'`; JSON-array chunks end just
 //! after a top-level `','` (so every chunk but the last ends with the separator, and the last
-//! ends before the closing `']'`).
+//! ends before the closing `']'`, which is where its `end` points). Every stream gives at least
+//! one chunk, and the last one has `is_last` (it may hold no rows: an empty file, or a stream
+//! that ends right at a cut).
+//!
+//! Decisions where the rules leave room:
+//! - CSV: blank lines, and before the header also lines of only spaces and tabs, are not
+//!   records; a whitespace-only file has no header (`csv_header() == Some(&[])`) and no rows.
+//!   A lone `'\r'` ends a record (csv-core's rule) but is not a place the framer cuts, so a file
+//!   with only CR line ends is one chunk. `csv_header_raw` excludes the BOM.
+//! - JSON arrays: an empty element (`[1,,2]`, `[,1]`) or a trailing comma (`[1,]`) is
+//!   `INVALID_FILE_FORMAT`; any other non-JSON element is a row for the caller to reject.
+//! - Offsets count the BOM (the first byte after it is offset 3).
 //!
 //! File-level errors: invalid UTF-8, a damaged or truncated gzip stream, an unclosed JSON array
 //! or CSV quoted field are `CORRUPTED_FILE`; content that is not the declared format (binary
 //! data, `{` where a JSON array must start, `[` starting an NDJSON file, data after a JSON
-//! array's `']'`, empty array elements) is `INVALID_FILE_FORMAT`.
+//! array's `']'`, empty array elements) is `INVALID_FILE_FORMAT`; a failing source reader is
+//! `STORAGE_ERROR`, also under gzip.
 
 #![allow(dead_code)]
 
