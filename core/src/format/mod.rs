@@ -16,8 +16,8 @@
 //! Decisions where the rules leave room:
 //! - CSV: blank lines, and before the header also lines of only spaces and tabs, are not
 //!   records; a whitespace-only file has no header (`csv_header() == Some(&[])`) and no rows.
-//!   A lone `'\r'` ends a record (csv-core's rule) but is not a place the framer cuts, so a file
-//!   with only CR line ends is one chunk. `csv_header_raw` excludes the BOM.
+//!   A lone `'\r'` ends a record (csv-core's rule; chunks may be cut there too), but lines are
+//!   counted by `'\n'` only. `csv_header_raw` excludes the BOM.
 //! - JSON arrays: an empty element (`[1,,2]`, `[,1]`) or a trailing comma (`[1,]`) is
 //!   `INVALID_FILE_FORMAT`; any other non-JSON element is a row for the caller to reject.
 //! - Offsets count the BOM (the first byte after it is offset 3).

@@ -2,7 +2,7 @@
 //! (which split a chunk into rows). Both sides use the very same state machines, so a chunk cut
 //! is always a row boundary for the iterator that later reads the chunk.
 
-use memchr::{memchr, memchr2};
+use memchr::{memchr, memchr2, memchr3};
 
 /// Number of `'\n'` bytes in `bytes` (vectorised by memchr).
 #[inline]
@@ -36,9 +36,9 @@ pub(crate) fn trim_json_ws(bytes: &[u8]) -> &[u8] {
 }
 
 /// Finds CSV record ends with exactly csv-core's quoting rules (RFC 4180, `""` escapes, a quote
-/// opens a quoted field only at the start of a field, CR, LF or CRLF terminators). Only `'\n'`
-/// is reported as a boundary: a lone `'\r'` ends a record for csv-core too, it just is not a
-/// place where the framer cuts.
+/// opens a quoted field only at the start of a field, CR, LF or CRLF terminators). Boundaries
+/// are after a `'\n'` (LF or CRLF) or after a lone `'\r'` (old Mac line ends, which csv-core also
+/// takes as a record end).
 ///
 /// Position 0 of the buffer given to [`CsvScan::next_boundary`] must be the start of a record.
 #[derive(Clone, Copy, Debug, Default)]
@@ -49,6 +49,8 @@ pub(crate) struct CsvScan {
     quote_pending: bool,
     /// Where the quoted field that is open began.
     open_at: usize,
+    /// A `'\r'` outside quotes was the last byte seen: a boundary follows it unless a `'\n'` does.
+    cr_pending: bool,
 }
 
 impl CsvScan {
@@ -84,13 +86,24 @@ impl CsvScan {
                 }
                 continue;
             }
-            match memchr2(b'"', b'\n', &buf[*pos..]) {
+            if self.cr_pending {
+                self.cr_pending = false;
+                if buf[*pos] != b'\n' {
+                    return Some(*pos);
+                }
+            }
+            match memchr3(b'"', b'\n', b'\r', &buf[*pos..]) {
                 None => *pos = buf.len(),
                 Some(i) => {
                     let p = *pos + i;
                     *pos = p + 1;
-                    if buf[p] == b'\n' {
-                        return Some(p + 1);
+                    match buf[p] {
+                        b'\n' => return Some(p + 1),
+                        b'\r' => {
+                            self.cr_pending = true;
+                            continue;
+                        }
+                        _ => {}
                     }
                     if p == 0 || matches!(buf[p - 1], b',' | b'\n' | b'\r') {
                         self.in_quotes = true;

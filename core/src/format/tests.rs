@@ -432,9 +432,24 @@ fn csv_quote_inside_an_unquoted_field_is_data_like_csv_core() {
 
 #[test]
 fn csv_rows_with_lone_cr_terminators_match_csv_core() {
-    let input = b"a,b\r1,2\r3,4\r";
+    let input = b"a,b\r1,2\r3,4\r\r5,\"x\ry\"\r\n6,\"\"\r7,8";
     let rows = rows_all_sizes(input, Format::Csv);
-    assert_eq!(fields_of(&rows), [vec!["1", "2"], vec!["3", "4"]]);
+    assert_eq!(
+        fields_of(&rows),
+        [
+            vec!["1", "2"],
+            vec!["3", "4"],
+            vec!["5", "x\ry"],
+            vec!["6", ""],
+            vec!["7", "8"]
+        ]
+    );
+    assert_eq!(bytes_of(&rows)[2], "5,\"x\ry\"");
+    // The chunks stay small: a CR-only file is cut like any other.
+    let big = "a,b\r".repeat(1000);
+    let cs = chunks(big.as_bytes(), Format::Csv, 64).unwrap();
+    assert!(cs.iter().all(|c| c.data.len() <= 64));
+    check_resume(b"h\r1\r2\r\r3\r", Format::Csv, 2);
 }
 
 #[test]
