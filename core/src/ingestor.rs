@@ -805,7 +805,7 @@ impl Shared {
         let mut error_rows = job.error_rows;
         let mut processed = job.processed_rows;
         let mut last_commit = Instant::now();
-        let mut commit = |group: &mut Group, rows_seen: u64| -> Result<Option<(u64, u64)>> {
+        let commit = |group: &mut Group, rows_seen: u64| -> Result<Option<(u64, u64)>> {
             let failed: Vec<FailedRow<'_>> = group
                 .failed
                 .iter()

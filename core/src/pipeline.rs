@@ -235,7 +235,6 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
     let key = ctx.schema.primary_key();
     let view = &chunk;
     let mut rel_row = 0u64;
-    let mut cells: Vec<Cell<'_>> = std::mem::take(&mut s.cells);
     match ctx.format {
         Format::Ndjson | Format::Json => {
             let mut buffers = s.buffers.take().unwrap_or_else(|| simd_json::Buffers::new(4096));
@@ -251,6 +250,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                 s.row.clear();
                 s.row.extend_from_slice(raw.bytes);
                 let mut tape = tape_store.take().unwrap_or_else(simd_json::Tape::null).reset();
+                let mut cells: Vec<Cell<'_>> = std::mem::take(&mut s.cells);
                 let before = out.errors.len();
                 let valid = match simd_json::fill_tape(&mut s.row, &mut buffers, &mut tape) {
                     Ok(()) => ctx.schema.validate_json(&tape.0, rel_row, Some(raw.line), &mut cells, &mut out.errors),
@@ -269,7 +269,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                     debug_assert!(out.errors.len() > before);
                     out.failed.push((rel_row, Some(raw.line), range));
                 }
-                cells.clear();
+                s.cells = recycle(cells);
                 tape_store = Some(tape.reset());
             }
             s.buffers = Some(buffers);
@@ -285,6 +285,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                 rel_row += 1;
                 let range = range_in(&view.data, rec.raw.bytes);
                 let line = rec.raw.line;
+                let mut cells: Vec<Cell<'_>> = std::mem::take(&mut s.cells);
                 let valid =
                     ctx.schema.validate_csv(cols, rec.record, rec.ends, rel_row, Some(line), &mut cells, &mut out.errors);
                 if valid {
@@ -296,17 +297,21 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                 } else {
                     out.failed.push((rel_row, Some(line), range));
                 }
-                cells.clear();
+                s.cells = recycle(cells);
             }
         }
     }
-    cells.clear();
-    s.cells = cells.into_iter().map(|_| Cell::Null).collect();
     out.rows = rel_row;
     let data = Arc::new(chunk.data);
     out.batch.add_chunk(Arc::clone(&data));
     out.data = data;
     out
+}
+
+/// Empties a row's cells and gives the allocation back for the next row (collected in place).
+fn recycle(mut cells: Vec<Cell<'_>>) -> Vec<Cell<'static>> {
+    cells.clear();
+    cells.into_iter().map(|_| Cell::Null).collect()
 }
 
 fn range_in(data: &[u8], part: &[u8]) -> Range<u32> {
