@@ -837,7 +837,12 @@ fn random_bytes_never_panic_and_chunking_never_changes_rows() {
     ];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut with_rows = [0usize; 3];
-    for round in 0..1500 {
+    // FORMAT_FUZZ_ROUNDS=100000 for a longer run (release mode).
+    let rounds = std::env::var("FORMAT_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    for round in 0..rounds {
         let len = (rng.next() % 40) as usize;
         let mut input: Vec<u8> = Vec::new();
         for _ in 0..len {
