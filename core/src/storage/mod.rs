@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::model::{JobError, JobOptions, JobState, Timestamp};
 use crate::types::{Format, RowError};
 
+mod local;
 mod memory;
 mod sqlite;
 
@@ -21,7 +22,11 @@ mod sqlite;
 pub mod conformance;
 
 pub use memory::{MemoryBlobStore, MemoryStateStore};
-pub use sqlite::{LocalBlobStore, SqliteStateStore};
+// Not re-exported from the crate root yet: the engine's facade opens them.
+#[cfg_attr(not(test), allow(unused_imports))]
+pub use local::LocalBlobStore;
+#[cfg_attr(not(test), allow(unused_imports))]
+pub use sqlite::SqliteStateStore;
 
 /// What a blob store knows of a stored body.
 #[derive(Debug, Clone, PartialEq, Eq)]
