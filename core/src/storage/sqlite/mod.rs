@@ -87,6 +87,10 @@ struct Inner {
 }
 
 /// Schemas, uploads, jobs, row errors and the default sink in one SQLite database.
+///
+/// One connection per store, behind a mutex; open one store per process (several processes
+/// may share the file). A host sink callback runs inside `commit_chunk`'s transaction with
+/// that mutex held: it must not call back into the same store.
 pub struct SqliteStateStore {
     inner: Mutex<Inner>,
 }
@@ -1262,6 +1266,69 @@ mod tests {
             store.commit_chunk(&lease, &c, None).unwrap_err().code(),
             "STORAGE_ERROR"
         );
+    }
+
+    #[test]
+    fn failed_rows_are_paged_in_row_order_with_their_errors() {
+        let store = SqliteStateStore::open_in_memory().unwrap();
+        let table = test_table("paged");
+        let lease = claimed_job(&store, "job-paged", "w1", T0);
+        let n = FAILED_PAGE as u64 * 2 + 17;
+        let raws: Vec<Vec<u8>> = (1..=n).map(|r| format!("row {r}").into_bytes()).collect();
+        // Two commits, the later one carrying the earlier rows.
+        for half in [(n / 2 + 1)..=n, 1..=(n / 2)] {
+            let rows: Vec<u64> = half.collect();
+            let errors: Vec<RowError> = rows
+                .iter()
+                .flat_map(|&r| {
+                    let e = |code| RowError {
+                        row: r,
+                        line: None,
+                        field: None,
+                        code,
+                        message: format!("{r}"),
+                    };
+                    std::iter::once(e(RowErrorCode::Required))
+                        .chain((r % 3 == 0).then(|| e(RowErrorCode::Type)))
+                })
+                .collect();
+            let failed: Vec<FailedRow<'_>> = rows
+                .iter()
+                .map(|&r| FailedRow {
+                    row: r,
+                    line: Some(r),
+                    raw: &raws[r as usize - 1],
+                })
+                .collect();
+            let empty = RowBatch::new(4);
+            let c = test_commit(
+                &empty,
+                &table,
+                &errors,
+                &failed,
+                Checkpoint::default(),
+                T0.plus(LEASE),
+            );
+            store.commit_chunk(&lease, &c, None).unwrap().unwrap();
+        }
+        let mut next = 1;
+        store
+            .for_each_failed_row("job-paged", &mut |row, line, raw, errors| {
+                assert_eq!(
+                    (row, line, raw),
+                    (next, Some(next), format!("row {next}").as_bytes())
+                );
+                let codes: Vec<RowErrorCode> = errors.iter().map(|e| e.code).collect();
+                let mut want = vec![RowErrorCode::Required];
+                if row % 3 == 0 {
+                    want.push(RowErrorCode::Type);
+                }
+                assert_eq!(codes, want, "row {row}");
+                next += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(next, n + 1, "every failed row once");
     }
 
     #[test]
