@@ -1331,6 +1331,78 @@ mod tests {
         assert_eq!(next, n + 1, "every failed row once");
     }
 
+    /// The cost of the key rule on the sink (run with `--release -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn key_rule_cost() {
+        let dir = TestDir::new("key-cost");
+        let store = SqliteStateStore::open(dir.path().join("state.db")).unwrap();
+        let (total, per_commit) = (500_000u64, 50_000u64);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut ids: Vec<String> = Vec::with_capacity(total as usize);
+        for _ in 0..total {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let (a, b) = (seed, seed.rotate_left(17) ^ 0x5555);
+            ids.push(format!(
+                "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                a >> 32,
+                a & 0xffff,
+                b & 0xfff,
+                (b >> 12) & 0xfff,
+                b >> 16
+            ));
+        }
+        for (name, key) in [("nokey", None), ("withkey", Some(vec![0]))] {
+            let table = SinkTable {
+                key,
+                ..test_table(name)
+            };
+            let lease = claimed_job(&store, &format!("job-cost-{name}"), "w1", T0);
+            let start = std::time::Instant::now();
+            for base in (0..total).step_by(per_commit as usize) {
+                let mut batch = RowBatch::new(4);
+                let chunk = batch.add_chunk(Arc::new(Vec::new()));
+                for r in base..base + per_commit {
+                    let id = ids[r as usize].as_str();
+                    let cells = [
+                        Cell::Str(id),
+                        Cell::Int(r as i64),
+                        Cell::Num(0.5),
+                        Cell::Bool(true),
+                    ];
+                    let key_hash = crate::batch::key_hash(&cells, &[0]);
+                    batch.push(
+                        &cells,
+                        RowMeta {
+                            row: r + 1,
+                            line: None,
+                            raw: 0..0,
+                            chunk,
+                            key_hash,
+                        },
+                    );
+                }
+                let c = test_commit(
+                    &batch,
+                    &table,
+                    &[],
+                    &[],
+                    Checkpoint::default(),
+                    T0.plus(LEASE),
+                );
+                let out = store.commit_chunk(&lease, &c, None).unwrap().unwrap();
+                assert!(out.duplicates.is_empty());
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "{name}: {total} rows in {secs:.2} s = {:.0} rows/s",
+                total as f64 / secs
+            );
+        }
+    }
+
     #[test]
     fn a_file_that_is_not_a_database_is_a_storage_error() {
         let dir = TestDir::new("notadb");
