@@ -352,7 +352,8 @@ impl StateStore for MemoryStateStore {
         check_transition(&j.job_id, j.state, state)?;
         j.state = state;
         j.error = error.cloned();
-        j.completed_at = Some(now);
+        // Only a terminal state completes the job (a job handed back to the queue has none).
+        j.completed_at = state.is_terminal().then_some(now);
         j.lease_owner = None;
         j.lease_until = None;
         Ok(true)

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::model::{JobError, JobOptions, JobState, Timestamp};
 use crate::types::{Format, RowError};
 
+mod local;
 mod memory;
 mod sqlite;
 
@@ -22,7 +23,8 @@ pub mod conformance;
 
 pub use memory::{MemoryBlobStore, MemoryStateStore};
 pub(crate) use memory::hex;
-pub use sqlite::{LocalBlobStore, SqliteStateStore};
+pub use local::LocalBlobStore;
+pub use sqlite::SqliteStateStore;
 
 /// What a blob store knows of a stored body.
 #[derive(Debug, Clone, PartialEq, Eq)]

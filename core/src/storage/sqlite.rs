@@ -1,3 +1,0 @@
-//! LOCAL STUB
-pub struct LocalBlobStore;
-pub struct SqliteStateStore;
