@@ -1,0 +1,308 @@
+//! Row iterators over one chunk: NDJSON lines, JSON array elements, CSV records (csv-core).
+
+use memchr::memchr;
+
+use super::scan::{count_newlines, first_non_ws, trim_json_ws, JsonEvent, JsonScan};
+use super::Chunk;
+
+/// One data row of a chunk with its identity in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawRow<'a> {
+    /// 0-based index of the row within its chunk.
+    pub index: u32,
+    /// 1-based physical line where the row starts.
+    pub line: u64,
+    /// Decoded-stream byte offset of the row's first byte.
+    pub offset: u64,
+    /// The row's bytes (see each iterator for what they include).
+    pub bytes: &'a [u8],
+}
+
+/// The rows of an NDJSON chunk: one per line that is not blank (only spaces, tabs or CR), bytes
+/// without the `\n` / `\r\n` terminator.
+pub fn ndjson_rows(chunk: &Chunk) -> impl Iterator<Item = RawRow<'_>> {
+    NdjsonRows {
+        data: &chunk.data,
+        pos: 0,
+        line: chunk.first_line,
+        base: chunk.start_offset,
+        index: 0,
+    }
+}
+
+struct NdjsonRows<'a> {
+    data: &'a [u8],
+    pos: usize,
+    line: u64,
+    base: u64,
+    index: u32,
+}
+
+impl<'a> Iterator for NdjsonRows<'a> {
+    type Item = RawRow<'a>;
+
+    fn next(&mut self) -> Option<RawRow<'a>> {
+        let data = self.data;
+        while self.pos < data.len() {
+            let start = self.pos;
+            let line = self.line;
+            let end = match memchr(b'\n', &data[start..]) {
+                Some(i) => {
+                    self.pos = start + i + 1;
+                    self.line += 1;
+                    start + i
+                }
+                None => {
+                    self.pos = data.len();
+                    data.len()
+                }
+            };
+            let mut bytes = &data[start..end];
+            if let [rest @ .., b'\r'] = bytes {
+                bytes = rest;
+            }
+            if bytes.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r')) {
+                continue;
+            }
+            let index = self.index;
+            self.index = self.index.saturating_add(1);
+            return Some(RawRow {
+                index,
+                line,
+                offset: self.base + start as u64,
+                bytes,
+            });
+        }
+        None
+    }
+}
+
+/// The rows of a JSON-array chunk: one per array element, bytes trimmed of whitespace. Elements
+/// are not parsed: `{bad}` is a row whose bytes the caller fails to parse (`MALFORMED_ROW`).
+pub fn json_array_rows(chunk: &Chunk) -> impl Iterator<Item = RawRow<'_>> {
+    JsonRows {
+        data: &chunk.data,
+        pos: 0,
+        scan: JsonScan::new(),
+        counted: 0,
+        line: chunk.first_line,
+        base: chunk.start_offset,
+        index: 0,
+    }
+}
+
+struct JsonRows<'a> {
+    data: &'a [u8],
+    pos: usize,
+    scan: JsonScan,
+    /// Newlines in `data[..counted]` are included in `line`.
+    counted: usize,
+    line: u64,
+    base: u64,
+    index: u32,
+}
+
+impl<'a> Iterator for JsonRows<'a> {
+    type Item = RawRow<'a>;
+
+    fn next(&mut self) -> Option<RawRow<'a>> {
+        let data = self.data;
+        while self.pos < data.len() {
+            let start = self.pos;
+            let end = match self.scan.next_event(data, &mut self.pos) {
+                Some(JsonEvent::Comma { at, .. } | JsonEvent::Close { at, .. }) => at,
+                None => data.len(),
+            };
+            let piece = &data[start..end];
+            let Some(lead) = first_non_ws(piece) else {
+                continue;
+            };
+            let row_start = start + lead;
+            let bytes = trim_json_ws(&piece[lead..]);
+            self.line += count_newlines(&data[self.counted..row_start]);
+            self.counted = row_start;
+            let index = self.index;
+            self.index = self.index.saturating_add(1);
+            return Some(RawRow {
+                index,
+                line: self.line,
+                offset: self.base + row_start as u64,
+                bytes,
+            });
+        }
+        None
+    }
+}
+
+/// The records of a CSV chunk (data rows only: the framer keeps the header out of chunks),
+/// parsed with csv-core. Blank lines are skipped as csv-core does. A lending iterator: each
+/// record borrows the reader's reused buffers.
+pub struct CsvRows<'a> {
+    data: &'a [u8],
+    pos: usize,
+    line: u64,
+    base: u64,
+    index: u32,
+    rdr: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    first: bool,
+    done: bool,
+}
+
+/// One CSV record: `record` is csv-core's unescaped output for all fields, field `i` is
+/// `record[ends[i-1]..ends[i]]` (with `ends[-1] = 0`); `raw.bytes` is the record's original text
+/// without its terminator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CsvRecord<'r> {
+    pub raw: RawRow<'r>,
+    pub record: &'r str,
+    pub ends: &'r [usize],
+}
+
+impl CsvRecord<'_> {
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the record has no fields (only for a hand-built chunk that is not UTF-8).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Field `i`, if there is one.
+    pub fn field(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { *self.ends.get(i - 1)? };
+        self.record.get(start..end)
+    }
+}
+
+/// Where the last record read by [`CsvRows::advance`] is.
+struct Span {
+    start: usize,
+    end: usize,
+    line: u64,
+    nout: usize,
+    nend: usize,
+}
+
+impl<'a> CsvRows<'a> {
+    pub fn new(chunk: &'a Chunk) -> Self {
+        CsvRows {
+            data: &chunk.data,
+            pos: 0,
+            line: chunk.first_line,
+            base: chunk.start_offset,
+            index: 0,
+            rdr: csv_core::Reader::new(),
+            out: vec![0; 1024],
+            ends: vec![0; 32],
+            first: true,
+            done: false,
+        }
+    }
+
+    /// The next record, or `None` at the end of the chunk.
+    pub fn next_record(&mut self) -> Option<CsvRecord<'_>> {
+        let span = self.advance()?;
+        let index = self.index;
+        self.index = self.index.saturating_add(1);
+        let mut bytes = &self.data[span.start..span.end];
+        if let [rest @ .., b'\n'] = bytes {
+            bytes = rest;
+        }
+        if let [rest @ .., b'\r'] = bytes {
+            bytes = rest;
+        }
+        let raw = RawRow {
+            index,
+            line: span.line,
+            offset: self.base + span.start as u64,
+            bytes,
+        };
+        // Chunks from the framer are valid UTF-8, and unescaping only drops ASCII quotes.
+        let (record, ends) = match std::str::from_utf8(&self.out[..span.nout]) {
+            Ok(s) => (s, &self.ends[..span.nend]),
+            Err(_) => ("", &self.ends[..0]),
+        };
+        Some(CsvRecord { raw, record, ends })
+    }
+
+    /// Counts the remaining records without building them.
+    pub(crate) fn count_remaining(&mut self) -> u64 {
+        let mut n = 0;
+        while self.advance().is_some() {
+            n += 1;
+        }
+        n
+    }
+
+    fn advance(&mut self) -> Option<Span> {
+        use csv_core::ReadRecordResult as R;
+        if self.done {
+            return None;
+        }
+        let data = self.data;
+        // Blank lines between records are not records (csv-core skips them the same way); doing
+        // it here lets the record's own first byte and line be known.
+        while let Some(&b) = data.get(self.pos) {
+            match b {
+                b'\n' => self.line += 1,
+                b'\r' => {}
+                _ => break,
+            }
+            self.pos += 1;
+        }
+        if self.pos >= data.len() {
+            self.done = true;
+            return None;
+        }
+        let start = self.pos;
+        let line = self.line;
+        let (mut nout, mut nend) = (0, 0);
+        loop {
+            // csv-core strips a BOM from its very first input: feed one byte first so that a
+            // data row starting with U+FEFF is read the same whatever chunk it lands in.
+            let input_end = if self.first && data[self.pos..].starts_with(b"\xEF\xBB\xBF") {
+                self.pos + 1
+            } else {
+                data.len()
+            };
+            self.first = false;
+            let (res, nin, o, e) = self.rdr.read_record(
+                &data[self.pos..input_end],
+                &mut self.out[nout..],
+                &mut self.ends[nend..],
+            );
+            self.pos += nin;
+            nout += o;
+            nend += e;
+            match res {
+                R::InputEmpty => {}
+                R::OutputFull => {
+                    let n = self.out.len().max(64) * 2;
+                    self.out.resize(n, 0);
+                }
+                R::OutputEndsFull => {
+                    let n = self.ends.len().max(8) * 2;
+                    self.ends.resize(n, 0);
+                }
+                R::Record => break,
+                R::End => {
+                    self.done = true;
+                    return None;
+                }
+            }
+        }
+        self.line += count_newlines(&data[start..self.pos]);
+        Some(Span {
+            start,
+            end: self.pos,
+            line,
+            nout,
+            nend,
+        })
+    }
+}

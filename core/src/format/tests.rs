@@ -1,0 +1,1005 @@
+use std::io::{self, Read, Write};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use super::*;
+
+const MIB: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Row {
+    line: u64,
+    offset: u64,
+    bytes: Vec<u8>,
+    /// CSV: the parsed fields.
+    fields: Option<Vec<String>>,
+}
+
+fn opts(chunk_size: usize, resume: Option<ResumePoint>) -> FramerOptions {
+    FramerOptions { chunk_size, resume }
+}
+
+fn framer(input: &[u8], format: Format, chunk_size: usize) -> Result<Framer<&[u8]>> {
+    Framer::new(input, format, opts(chunk_size, None))
+}
+
+fn chunks_with(input: &[u8], format: Format, o: FramerOptions) -> Result<Vec<Chunk>> {
+    let mut f = Framer::new(input, format, o)?;
+    let mut out: Vec<Chunk> = Vec::new();
+    while let Some(c) = f.next_chunk()? {
+        if let Some(prev) = out.last() {
+            assert!(!prev.is_last, "a chunk after the last one");
+            assert_eq!(c.seq, prev.seq + 1);
+            assert_eq!(c.start_offset, prev.end.offset, "chunks must be contiguous");
+            assert_eq!(c.first_line, prev.end.line);
+        }
+        assert_eq!(c.end.offset, c.start_offset + c.data.len() as u64);
+        assert!(std::str::from_utf8(&c.data).is_ok());
+        out.push(c);
+    }
+    assert!(
+        out.last().is_some_and(|c| c.is_last),
+        "the last chunk must say so"
+    );
+    assert!(f.next_chunk()?.is_none());
+    Ok(out)
+}
+
+fn chunks(input: &[u8], format: Format, chunk_size: usize) -> Result<Vec<Chunk>> {
+    chunks_with(input, format, opts(chunk_size, None))
+}
+
+fn rows_of(chunk: &Chunk, format: Format) -> Vec<Row> {
+    let plain = |r: RawRow<'_>| Row {
+        line: r.line,
+        offset: r.offset,
+        bytes: r.bytes.to_vec(),
+        fields: None,
+    };
+    let rows: Vec<Row> = match format {
+        Format::Ndjson => ndjson_rows(chunk).map(plain).collect(),
+        Format::Json => json_array_rows(chunk).map(plain).collect(),
+        Format::Csv => {
+            let mut it = CsvRows::new(chunk);
+            let mut v = Vec::new();
+            while let Some(rec) = it.next_record() {
+                let fields = (0..rec.len())
+                    .map(|i| rec.field(i).unwrap_or("?").to_string())
+                    .collect();
+                let mut row = plain(rec.raw);
+                row.fields = Some(fields);
+                v.push(row);
+            }
+            v
+        }
+    };
+    let indexes: Vec<u32> = match format {
+        Format::Ndjson => ndjson_rows(chunk).map(|r| r.index).collect(),
+        Format::Json => json_array_rows(chunk).map(|r| r.index).collect(),
+        Format::Csv => (0..rows.len() as u32).collect(),
+    };
+    assert_eq!(indexes, (0..rows.len() as u32).collect::<Vec<_>>());
+    assert_eq!(count_rows(chunk, format), rows.len() as u64);
+    rows
+}
+
+fn all_rows(chunks: &[Chunk], format: Format) -> Vec<Row> {
+    chunks.iter().flat_map(|c| rows_of(c, format)).collect()
+}
+
+/// Rows of `decoded` (the plain stream) at `chunk_size`, with the identity of each row checked
+/// against the decoded bytes.
+fn read_rows(input: &[u8], decoded: &[u8], format: Format, chunk_size: usize) -> Result<Vec<Row>> {
+    let cs = chunks(input, format, chunk_size)?;
+    let rows = all_rows(&cs, format);
+    for r in &rows {
+        let off = r.offset as usize;
+        assert_eq!(
+            &decoded[off..off + r.bytes.len()],
+            &r.bytes[..],
+            "row bytes at their offset"
+        );
+        assert_eq!(
+            r.line,
+            1 + decoded[..off].iter().filter(|&&b| b == b'\n').count() as u64
+        );
+    }
+    Ok(rows)
+}
+
+/// Reads at several chunk sizes, checks they all agree, returns the rows.
+fn rows_all_sizes(input: &[u8], format: Format) -> Vec<Row> {
+    rows_all_sizes_decoded(input, input, format)
+}
+
+fn rows_all_sizes_decoded(input: &[u8], decoded: &[u8], format: Format) -> Vec<Row> {
+    let big = read_rows(input, decoded, format, MIB).unwrap();
+    for cs in [1, 2, 3, 7, 64, 100] {
+        let small = read_rows(input, decoded, format, cs).unwrap();
+        assert_eq!(small, big, "chunk size {cs}");
+    }
+    big
+}
+
+fn bytes_of(rows: &[Row]) -> Vec<&str> {
+    rows.iter()
+        .map(|r| std::str::from_utf8(&r.bytes).unwrap())
+        .collect()
+}
+
+fn lines_of(rows: &[Row]) -> Vec<u64> {
+    rows.iter().map(|r| r.line).collect()
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn err_of<T: std::fmt::Debug>(r: Result<T>) -> Error {
+    r.expect_err("expected an error")
+}
+
+/// Every error of a full read at any chunk size (the first error is what counts).
+fn read_err(input: &[u8], format: Format, chunk_size: usize) -> Error {
+    err_of(chunks(input, format, chunk_size))
+}
+
+fn ndjson_sample(n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!(
+            "{{\"id\":{i},\"name\":\"row {i} é ü\",\"tags\":[\"a\",\"b\"]}}\n"
+        ));
+        if i % 7 == 3 {
+            s.push('\n');
+        }
+        if i % 11 == 5 {
+            s.push_str("   \t \r\n");
+        }
+    }
+    s
+}
+
+// ---------------------------------------------------------------- NDJSON
+
+#[test]
+fn ndjson_lf_crlf_blank_lines_and_last_line_without_newline() {
+    let input = b"{\"a\":1}\n\n{\"a\":2}\r\n  \r\n\t\n{\"a\":3}";
+    let rows = rows_all_sizes(input, Format::Ndjson);
+    assert_eq!(bytes_of(&rows), ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]);
+    assert_eq!(lines_of(&rows), [1, 3, 6]);
+    assert_eq!(rows[1].offset, 9);
+}
+
+#[test]
+fn ndjson_many_chunks_agree_with_one() {
+    let s = ndjson_sample(500);
+    let rows = rows_all_sizes(s.as_bytes(), Format::Ndjson);
+    assert_eq!(rows.len(), 500);
+    let cs = chunks(s.as_bytes(), Format::Ndjson, 64).unwrap();
+    assert!(cs.len() > 100);
+    for c in &cs[..cs.len() - 1] {
+        assert!(c.data.ends_with(b"\n"));
+        assert!(!c.is_last);
+    }
+}
+
+#[test]
+fn ndjson_row_longer_than_chunk_size_is_one_bigger_chunk() {
+    let long = format!("{{\"x\":\"{}\"}}", "y".repeat(10_000));
+    let input = format!("{{\"a\":1}}\n{long}\n{{\"a\":2}}\n");
+    let cs = chunks(input.as_bytes(), Format::Ndjson, 64).unwrap();
+    assert!(cs.iter().any(|c| c.data.len() > 10_000));
+    let rows = rows_all_sizes(input.as_bytes(), Format::Ndjson);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[1].bytes, long.as_bytes());
+}
+
+#[test]
+fn ndjson_that_is_a_json_array_is_rejected() {
+    for input in [&b"[{\"a\":1}]"[..], b"\n\n  [1,2]\n", b"\xEF\xBB\xBF[1]"] {
+        let e = err_of(framer(input, Format::Ndjson, 64));
+        assert_eq!(e.code(), "INVALID_FILE_FORMAT");
+        assert!(e.to_string().contains("JSON array"), "{e}");
+    }
+    // Leading whitespace longer than the first block: found when the chunk is handed out.
+    let mut input = vec![b'\n'; 200_000];
+    input.extend_from_slice(b"[1]\n");
+    assert_eq!(
+        read_err(&input, Format::Ndjson, 64).code(),
+        "INVALID_FILE_FORMAT"
+    );
+}
+
+#[test]
+fn ndjson_bom_is_skipped_and_counted_in_offsets() {
+    let input = b"\xEF\xBB\xBF{\"a\":1}\n{\"a\":2}\n";
+    let rows = rows_all_sizes(input, Format::Ndjson);
+    assert_eq!(bytes_of(&rows), ["{\"a\":1}", "{\"a\":2}"]);
+    assert_eq!(rows[0].offset, 3);
+    assert_eq!(rows[0].line, 1);
+}
+
+#[test]
+fn empty_and_blank_files_have_no_rows() {
+    for format in Format::ALL {
+        for input in [
+            &b""[..],
+            b"  \n\r\n \t",
+            b"\xEF\xBB\xBF",
+            b"\xEF\xBB\xBF\n\n",
+        ] {
+            let cs = chunks(input, format, 64).unwrap();
+            assert_eq!(all_rows(&cs, format).len(), 0, "{format} {input:?}");
+            let check = precheck(input, format, Some(0)).unwrap();
+            assert_eq!(check.total_rows, 0);
+            assert_eq!(check.decoded_bytes, input.len() as u64);
+        }
+    }
+    let f = framer(b"", Format::Csv, 64).unwrap();
+    assert_eq!(f.csv_header(), Some(&[][..]));
+    assert_eq!(f.csv_header_raw(), Some(&[][..]));
+    assert_eq!(framer(b"", Format::Json, 64).unwrap().csv_header(), None);
+}
+
+// ---------------------------------------------------------------- JSON arrays
+
+#[test]
+fn json_array_elements_with_nesting_and_tricky_strings() {
+    let input = br#"  [
+  {"a": "x]y", "b": [1, [2, {"c": "}"}]], "q": "say \"hi\", ok"},
+  {"s": "back\\", "t": "\\\"]"}  ,
+  [1,2,3],"str, with comma",  42 ,null,
+  {bad}
+]  
+"#;
+    let rows = rows_all_sizes(input, Format::Json);
+    assert_eq!(
+        bytes_of(&rows),
+        [
+            r#"{"a": "x]y", "b": [1, [2, {"c": "}"}]], "q": "say \"hi\", ok"}"#,
+            r#"{"s": "back\\", "t": "\\\"]"}"#,
+            "[1,2,3]",
+            r#""str, with comma""#,
+            "42",
+            "null",
+            "{bad}",
+        ]
+    );
+    assert_eq!(lines_of(&rows), [2, 3, 4, 4, 4, 4, 5]);
+    for r in &rows[..6] {
+        assert!(serde_json::from_slice::<serde_json::Value>(&r.bytes).is_ok());
+    }
+}
+
+#[test]
+fn json_chunks_never_hold_the_brackets() {
+    let mut s = String::from("[");
+    for i in 0..300 {
+        if i > 0 {
+            s.push_str(",\n");
+        }
+        s.push_str(&format!("{{\"id\":{i},\"v\":[\"]\",\"[\",\"\\\"\"]}}"));
+    }
+    s.push_str("]\n");
+    let cs = chunks(s.as_bytes(), Format::Json, 64).unwrap();
+    assert!(cs.len() > 50);
+    for c in &cs {
+        assert_ne!(c.data.first(), Some(&b'['));
+        assert!(!c.data.ends_with(b"]"));
+        if !c.is_last {
+            assert!(
+                c.data.ends_with(b","),
+                "non-last JSON chunks end after a separator"
+            );
+        }
+    }
+    let last = cs.last().unwrap();
+    assert_eq!(s.as_bytes()[last.end.offset as usize], b']');
+    let rows = rows_all_sizes(s.as_bytes(), Format::Json);
+    assert_eq!(rows.len(), 300);
+}
+
+#[test]
+fn json_empty_array_and_bom() {
+    for input in [&b"[]"[..], b"\xEF\xBB\xBF [ \n ] \n", b"\n\n[\n]"] {
+        assert!(rows_all_sizes(input, Format::Json).is_empty());
+    }
+    let rows = rows_all_sizes(b"\xEF\xBB\xBF[{\"a\":1}]", Format::Json);
+    assert_eq!(rows[0].offset, 4);
+}
+
+#[test]
+fn json_not_closed_is_corrupted() {
+    for (input, what) in [
+        (&b"[{\"a\":1},{\"a\":2}"[..], "before its closing"),
+        (b"[{\"a\":1},{\"a\":", "inside an element"),
+        (b"[{\"a\":\"abc", "inside a string"),
+        (b"[{\"a\":\"abc\\", "inside a string"),
+        (b"[", "before its closing"),
+        (b"[1,2,", "before its closing"),
+    ] {
+        for cs in [1, 3, 64, MIB] {
+            let e = read_err(input, Format::Json, cs);
+            assert_eq!(e.code(), "CORRUPTED_FILE", "{input:?}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("JSON array is not closed") && msg.contains(what),
+                "{msg}"
+            );
+            assert!(msg.contains(&format!("byte {}", input.len())), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn json_that_is_not_an_array_is_invalid_format() {
+    let e = err_of(framer(b"{\"a\":1}\n{\"a\":2}\n", Format::Json, 64));
+    assert_eq!(e.code(), "INVALID_FILE_FORMAT");
+    assert!(e.to_string().contains("NDJSON"), "{e}");
+    let e = err_of(framer(b"  hello", Format::Json, 64));
+    assert_eq!(e.code(), "INVALID_FILE_FORMAT");
+    assert!(e.to_string().contains("byte 2"), "{e}");
+}
+
+#[test]
+fn json_trailing_data_and_empty_elements_are_invalid_format() {
+    for (input, needle) in [
+        (&b"[1,2] x"[..], "byte 6"),
+        (b"[1,2]\n\n]", "line 3"),
+        (b"[1,2][3]", "after the closing"),
+        (b"[1,,2]", "empty element"),
+        (b"[,1]", "empty element"),
+        (b"[1,2,]", "trailing comma"),
+        (b"[1, \n ]", "trailing comma"),
+    ] {
+        for cs in [1, 2, 64, MIB] {
+            let e = read_err(input, Format::Json, cs);
+            assert_eq!(e.code(), "INVALID_FILE_FORMAT", "{input:?}");
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+    }
+    // Whitespace after the array is fine, however long.
+    let mut input = b"[1]".to_vec();
+    input.extend(std::iter::repeat_n(b'\n', 300_000));
+    assert_eq!(rows_all_sizes(&input, Format::Json).len(), 1);
+}
+
+// ---------------------------------------------------------------- CSV
+
+fn fields_of(rows: &[Row]) -> Vec<Vec<String>> {
+    rows.iter().map(|r| r.fields.clone().unwrap()).collect()
+}
+
+#[test]
+fn csv_header_rows_quotes_and_terminators() {
+    let input = "\u{FEFF}id,name,note\r\n1,\"Smith, J\",\"say \"\"hi\"\"\"\r\n\r\n2,plain,\"multi\nline\r\nnote\"\n3,,last";
+    let f = framer(input.as_bytes(), Format::Csv, 64).unwrap();
+    assert_eq!(f.csv_header().unwrap(), ["id", "name", "note"]);
+    assert_eq!(f.csv_header_raw().unwrap(), b"id,name,note\r\n");
+    let rows = rows_all_sizes(input.as_bytes(), Format::Csv);
+    assert_eq!(
+        fields_of(&rows),
+        [
+            vec!["1", "Smith, J", "say \"hi\""],
+            vec!["2", "plain", "multi\nline\r\nnote"],
+            vec!["3", "", "last"],
+        ]
+    );
+    assert_eq!(lines_of(&rows), [2, 4, 7]);
+    assert_eq!(bytes_of(&rows)[0], "1,\"Smith, J\",\"say \"\"hi\"\"\"");
+    assert_eq!(bytes_of(&rows)[1], "2,plain,\"multi\nline\r\nnote\"");
+    assert_eq!(bytes_of(&rows)[2], "3,,last");
+    assert_eq!(rows[0].offset, 3 + 14);
+}
+
+#[test]
+fn csv_quoted_newlines_across_chunk_seams() {
+    let mut s = String::from("a,b\n");
+    for i in 0..400 {
+        s.push_str(&format!(
+            "{i},\"line one\nline, two \"\"q\"\"\r\n{}\"\n",
+            "z".repeat(i % 50)
+        ));
+        if i % 13 == 0 {
+            s.push('\n');
+        }
+    }
+    let rows = rows_all_sizes(s.as_bytes(), Format::Csv);
+    assert_eq!(rows.len(), 400);
+    for (i, r) in rows.iter().enumerate() {
+        let f = r.fields.as_ref().unwrap();
+        assert_eq!(f[0], i.to_string());
+        assert!(f[1].starts_with("line one\nline, two \"q\"\r\n"));
+    }
+    let cs = chunks(s.as_bytes(), Format::Csv, 64).unwrap();
+    assert!(cs.len() > 100);
+}
+
+#[test]
+fn csv_quote_inside_an_unquoted_field_is_data_like_csv_core() {
+    // `ab"c` does not open a quoted field, so the newline after it ends the record.
+    let input = b"h1,h2\nab\"c,d\ne,\"f\"g\"h\n\"x\" y,z\n";
+    let rows = rows_all_sizes(input, Format::Csv);
+    assert_eq!(
+        fields_of(&rows),
+        [vec!["ab\"c", "d"], vec!["e", "fg\"h"], vec!["x y", "z"]]
+    );
+}
+
+#[test]
+fn csv_rows_with_lone_cr_terminators_match_csv_core() {
+    let input = b"a,b\r1,2\r3,4\r\r5,\"x\ry\"\r\n6,\"\"\r7,8";
+    let rows = rows_all_sizes(input, Format::Csv);
+    assert_eq!(
+        fields_of(&rows),
+        [
+            vec!["1", "2"],
+            vec!["3", "4"],
+            vec!["5", "x\ry"],
+            vec!["6", ""],
+            vec!["7", "8"]
+        ]
+    );
+    assert_eq!(bytes_of(&rows)[2], "5,\"x\ry\"");
+    // The chunks stay small: a CR-only file is cut like any other.
+    let big = "a,b\r".repeat(1000);
+    let cs = chunks(big.as_bytes(), Format::Csv, 64).unwrap();
+    assert!(cs.iter().all(|c| c.data.len() <= 64));
+    check_resume(b"h\r1\r2\r\r3\r", Format::Csv, 2);
+}
+
+#[test]
+fn csv_header_only_and_header_without_newline() {
+    for input in [&b"a,b\n"[..], b"a,b", b"\n\r\na,b\r\n\n"] {
+        let f = framer(input, Format::Csv, 64).unwrap();
+        assert_eq!(f.csv_header().unwrap(), ["a", "b"]);
+        assert!(rows_all_sizes(input, Format::Csv).is_empty());
+    }
+    let f = framer(b"\"quoted\nname\",\"x\"\"y\"\n1,2\n", Format::Csv, 2).unwrap();
+    assert_eq!(f.csv_header().unwrap(), ["quoted\nname", "x\"y"]);
+    let rows = rows_all_sizes(b"\"quoted\nname\",\"x\"\"y\"\n1,2\n", Format::Csv);
+    assert_eq!(lines_of(&rows), [3]);
+}
+
+#[test]
+fn csv_unterminated_quote_is_corrupted() {
+    for (input, needle) in [
+        (&b"a,b\n1,\"open\n2,3\n"[..], "byte 6 (line 2)"),
+        (b"a,\"b\n", "header"),
+        (b"a,b\n1,2\n\"x", "line 3"),
+    ] {
+        for cs in [1, 5, 64, MIB] {
+            let e = read_err(input, Format::Csv, cs);
+            assert_eq!(e.code(), "CORRUPTED_FILE");
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+    }
+    // A closing quote as the very last byte is fine.
+    let rows = rows_all_sizes(b"a\n\"x\"", Format::Csv);
+    assert_eq!(fields_of(&rows), [vec!["x"]]);
+}
+
+#[test]
+fn csv_data_row_starting_with_bom_is_read_the_same_in_any_chunk() {
+    let input = "h\n\u{FEFF}x\n\u{FEFF}y\n";
+    let rows = rows_all_sizes(input.as_bytes(), Format::Csv);
+    assert_eq!(fields_of(&rows), [vec!["\u{FEFF}x"], vec!["\u{FEFF}y"]]);
+}
+
+#[test]
+fn csv_long_record_and_many_fields_grow_buffers() {
+    let header: Vec<String> = (0..300).map(|i| format!("c{i}")).collect();
+    let row: Vec<String> = (0..300).map(|i| format!("\"{}\"", "v".repeat(i))).collect();
+    let input = format!(
+        "{}\n{}\n{}\n",
+        header.join(","),
+        row.join(","),
+        row.join(",")
+    );
+    let f = framer(input.as_bytes(), Format::Csv, 64).unwrap();
+    assert_eq!(f.csv_header().unwrap().len(), 300);
+    let rows = rows_all_sizes(input.as_bytes(), Format::Csv);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].fields.as_ref().unwrap()[299], "v".repeat(299));
+}
+
+// ---------------------------------------------------------------- gzip
+
+#[test]
+fn gzip_bodies_read_like_plain_ones() {
+    let nd = ndjson_sample(300);
+    let csv = "a,b\n1,\"x\ny\"\n2,z\n".repeat(50);
+    let json = format!(
+        "[{}]",
+        (0..200)
+            .map(|i| format!("{{\"i\":{i}}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    for (format, plain) in [
+        (Format::Ndjson, nd.as_bytes()),
+        (Format::Csv, csv.as_bytes()),
+        (Format::Json, json.as_bytes()),
+    ] {
+        let z = gz(plain);
+        assert!(framer(&z, format, 64).unwrap().is_gzip());
+        assert!(!framer(plain, format, 64).unwrap().is_gzip());
+        let a = rows_all_sizes_decoded(&z, plain, format);
+        assert_eq!(a, rows_all_sizes(plain, format));
+        let check = precheck(&z[..], format, None).unwrap();
+        assert!(check.gzip);
+        assert_eq!(check.decoded_bytes, plain.len() as u64);
+        assert_eq!(check.total_rows, a.len() as u64);
+    }
+}
+
+#[test]
+fn gzip_with_several_members_is_read_whole() {
+    let mut z = gz(b"{\"a\":1}\n");
+    z.extend(gz(b"{\"a\":2}\n"));
+    let rows = rows_all_sizes_decoded(&z, b"{\"a\":1}\n{\"a\":2}\n", Format::Ndjson);
+    assert_eq!(rows.len(), 2);
+}
+
+#[test]
+fn truncated_or_damaged_gzip_is_corrupted() {
+    let plain = ndjson_sample(20_000);
+    let z = gz(plain.as_bytes());
+    for cut in [z.len() / 2, z.len() - 4, z.len() - 1, 10, 3] {
+        let e = precheck(&z[..cut], Format::Ndjson, None).unwrap_err();
+        assert_eq!(e.code(), "CORRUPTED_FILE", "cut at {cut}: {e}");
+        assert!(e.to_string().contains("gzip"), "{e}");
+    }
+    let mut bad = z.clone();
+    let mid = bad.len() / 2;
+    for b in &mut bad[mid..mid + 16] {
+        *b ^= 0x5a;
+    }
+    assert_eq!(
+        precheck(&bad[..], Format::Ndjson, None).unwrap_err().code(),
+        "CORRUPTED_FILE"
+    );
+    // Every chunk read before the damage is fine; the error comes in order, and repeats.
+    let mut f = framer(&z[..z.len() / 2], Format::Ndjson, 4096).unwrap();
+    let mut got = 0;
+    let e = loop {
+        match f.next_chunk() {
+            Ok(Some(_)) => got += 1,
+            Ok(None) => panic!("truncated gzip read to the end"),
+            Err(e) => break e,
+        }
+    };
+    assert!(got > 0);
+    assert_eq!(e.code(), "CORRUPTED_FILE");
+    assert_eq!(f.next_chunk().unwrap_err(), e);
+}
+
+/// A reader that fails after some bytes.
+struct Failing<'a> {
+    data: &'a [u8],
+}
+
+impl Read for Failing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.data.is_empty() {
+            return Err(io::Error::other("disk on fire"));
+        }
+        let n = buf.len().min(self.data.len()).min(100);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn source_io_errors_are_storage_errors_even_under_gzip() {
+    let plain = ndjson_sample(100);
+    let z = gz(plain.as_bytes());
+    for data in [plain.as_bytes(), &z[..z.len() / 2]] {
+        let e = match Framer::new(Failing { data }, Format::Ndjson, opts(64, None)) {
+            Err(e) => e,
+            Ok(mut f) => loop {
+                match f.next_chunk() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => panic!("no error"),
+                    Err(e) => break e,
+                }
+            },
+        };
+        assert_eq!(e.code(), "STORAGE_ERROR", "{e}");
+    }
+}
+
+// ---------------------------------------------------------------- UTF-8 and binary
+
+#[test]
+fn invalid_utf8_is_corrupted_with_its_place() {
+    // At a chunk seam: the bad byte starts the row that begins the second chunk.
+    let mut input = b"{\"a\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}\n".to_vec();
+    let bad_at = input.len();
+    input.extend_from_slice(b"\xC3{\"b\":1}\n{\"c\":1}\n");
+    for cs in [1, 3, bad_at, bad_at + 1, 64, MIB] {
+        let e = read_err(&input, Format::Ndjson, cs);
+        assert_eq!(e.code(), "CORRUPTED_FILE");
+        assert_eq!(
+            e.to_string(),
+            format!("file is not valid UTF-8 at byte {bad_at} (line 2)")
+        );
+    }
+    // A multi-byte character cut at the end of the stream.
+    let e = read_err(b"[\"\xE2\x82", Format::Json, 64);
+    assert_eq!(e.to_string(), "file is not valid UTF-8 at byte 2 (line 1)");
+    // In a CSV header and in a CSV quoted field.
+    assert_eq!(
+        err_of(framer(b"a,\xFF\n", Format::Csv, 64)).code(),
+        "CORRUPTED_FILE"
+    );
+    let e = read_err(b"a\n\"x\n\xFF\"\n", Format::Csv, 2);
+    assert_eq!(e.to_string(), "file is not valid UTF-8 at byte 5 (line 3)");
+    // In JSON, before an error of another kind: the first error wins.
+    let e = read_err(b"[\"\xFF\",,1]", Format::Json, 64);
+    assert_eq!(e.code(), "CORRUPTED_FILE");
+}
+
+#[test]
+fn binary_files_are_invalid_format() {
+    let pdf = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let zip = b"PK\x03\x04\x14\x00\x06\x00".to_vec();
+    let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    let nul = b"{\"a\":1}\n{\"b\":\x00}\n".to_vec();
+    for format in Format::ALL {
+        for (input, needle) in [
+            (&pdf, "PDF"),
+            (&zip, "ZIP"),
+            (&png, "PNG"),
+            (&nul, "NUL byte at byte 13 (line 2)"),
+        ] {
+            let e = err_of(framer(input, format, 64));
+            assert_eq!(e.code(), "INVALID_FILE_FORMAT");
+            let msg = e.to_string();
+            assert!(
+                msg.contains(needle) && msg.contains(&format.as_str().to_ascii_uppercase()),
+                "{msg}"
+            );
+            // Also inside gzip.
+            assert_eq!(
+                err_of(framer(&gz(input), format, 64)).code(),
+                "INVALID_FILE_FORMAT"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- resume
+
+/// For every chunk end, resuming there yields exactly the rows of the chunks after it.
+fn check_resume(input: &[u8], format: Format, chunk_size: usize) {
+    let cs = chunks(input, format, chunk_size).unwrap();
+    let per_chunk: Vec<Vec<Row>> = cs.iter().map(|c| rows_of(c, format)).collect();
+    let mut points = vec![ResumePoint::default()];
+    points.extend(cs.iter().map(|c| c.end));
+    for (i, p) in points.iter().enumerate() {
+        // Point 0 is "no resume" (offset 0); point i is the end of chunk i-1.
+        let want: Vec<Row> = per_chunk[i.min(per_chunk.len())..]
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let want = if i == 0 {
+            per_chunk.iter().flatten().cloned().collect()
+        } else {
+            want
+        };
+        for cs2 in [chunk_size, MIB] {
+            let got = chunks_with(input, format, opts(cs2, Some(*p))).unwrap();
+            if i > 0 {
+                assert_eq!(got[0].start_offset, p.offset);
+                assert_eq!(got[0].first_line, p.line);
+            }
+            assert_eq!(
+                all_rows(&got, format),
+                want,
+                "resume at {p:?} (chunk {i}) with chunk size {cs2}"
+            );
+        }
+        if format == Format::Csv {
+            let f = Framer::new(input, format, opts(chunk_size, Some(*p))).unwrap();
+            assert_eq!(
+                f.csv_header(),
+                framer(input, format, chunk_size).unwrap().csv_header()
+            );
+        }
+    }
+}
+
+#[test]
+fn resume_yields_the_same_rows_for_every_format() {
+    let nd = ndjson_sample(200);
+    let csv = format!(
+        "\u{FEFF}a,b\r\n{}",
+        "1,\"x\ny, \"\"z\"\"\"\r\n\n2,w\r\n".repeat(40)
+    );
+    let json = format!(
+        " [\n{}\n] \n",
+        (0..150)
+            .map(|i| format!("{{\"i\":{i},\"s\":\"],[\\\"\"}}"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    for (format, plain) in [
+        (Format::Ndjson, nd.as_bytes()),
+        (Format::Csv, csv.as_bytes()),
+        (Format::Json, json.as_bytes()),
+    ] {
+        check_resume(plain, format, 64);
+        check_resume(plain, format, 500);
+        check_resume(&gz(plain), format, 64);
+    }
+    for format in Format::ALL {
+        check_resume(b"", format, 64);
+    }
+    check_resume(b"[]", Format::Json, 64);
+    check_resume(b"a,b", Format::Csv, 64);
+}
+
+#[test]
+fn resume_beyond_the_end_is_an_error() {
+    let e = err_of(Framer::new(
+        &b"{}\n"[..],
+        Format::Ndjson,
+        opts(
+            64,
+            Some(ResumePoint {
+                offset: 10,
+                line: 2,
+            }),
+        ),
+    ));
+    assert_eq!(e.code(), "CORRUPTED_FILE");
+}
+
+// ---------------------------------------------------------------- precheck
+
+#[test]
+fn precheck_counts_rows_like_the_iterators() {
+    let nd = ndjson_sample(1000);
+    let c = precheck(nd.as_bytes(), Format::Ndjson, Some(1000)).unwrap();
+    assert_eq!(c.total_rows, 1000);
+    assert_eq!(c.format, Format::Ndjson);
+    assert!(!c.gzip);
+    assert_eq!(c.csv_header, None);
+    assert_eq!(c.decoded_bytes, nd.len() as u64);
+    assert_eq!(
+        precheck(nd.as_bytes(), Format::Ndjson, Some(999)).unwrap_err(),
+        Error::MaxRowCountExceeded {
+            rows: 1000,
+            limit: 999
+        }
+    );
+    let csv = "\u{FEFF}x,y\n1,\"a\nb\"\n\n2,c";
+    let c = precheck(csv.as_bytes(), Format::Csv, None).unwrap();
+    assert_eq!(c.total_rows, 2);
+    assert_eq!(c.csv_header, Some(vec!["x".to_string(), "y".to_string()]));
+    let c = precheck(&b"[1,{\"a\":[1,2]},\"x\"]"[..], Format::Json, None).unwrap();
+    assert_eq!(c.total_rows, 3);
+    assert_eq!(
+        precheck(&b"[1,2"[..], Format::Json, Some(0))
+            .unwrap_err()
+            .code(),
+        "CORRUPTED_FILE"
+    );
+}
+
+// ---------------------------------------------------------------- robustness
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn random_bytes_never_panic_and_chunking_never_changes_rows() {
+    const TOKENS: &[&str] = &[
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ",",
+        "\"",
+        "\"",
+        "\\",
+        "\n",
+        "\n",
+        "\r\n",
+        "\r",
+        " ",
+        "\t",
+        "a",
+        "1",
+        ":",
+        "é",
+        "\u{FEFF}",
+        "\"x,y\"",
+        "{\"a\":[1,\"]\"]}",
+        "\"\"",
+        "\u{1F600}",
+    ];
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut with_rows = [0usize; 3];
+    for round in 0..1500 {
+        let len = (rng.next() % 40) as usize;
+        let mut input: Vec<u8> = Vec::new();
+        for _ in 0..len {
+            input.extend_from_slice(TOKENS[(rng.next() % TOKENS.len() as u64) as usize].as_bytes());
+        }
+        if round % 3 == 0 {
+            input.insert(0, b'[');
+            input.push(b']');
+        }
+        if round % 13 == 0 {
+            let at = (rng.next() % (input.len() as u64 + 1)) as usize;
+            input.insert(at, 0xFF);
+        }
+        if round % 10 == 0 {
+            input = (0..len).map(|_| rng.next() as u8).collect();
+        }
+        let input = if round % 7 == 0 { gz(&input) } else { input };
+        for format in Format::ALL {
+            let reference = chunks(&input, format, MIB).map(|cs| all_rows(&cs, format));
+            if reference.as_ref().is_ok_and(|r| !r.is_empty()) {
+                with_rows[format as usize] += 1;
+            }
+            let _ = precheck(&input[..], format, Some(3));
+            for cs in [1, 2, 5, 16] {
+                let got = chunks(&input, format, cs).map(|cs| all_rows(&cs, format));
+                match (&reference, &got) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{format} {input:?} at chunk size {cs}"),
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a.code(), b.code(), "{format} {input:?}: {a} / {b}")
+                    }
+                    _ => panic!("{format} {input:?} at chunk size {cs}: {reference:?} vs {got:?}"),
+                }
+            }
+            // Hand-built chunks of arbitrary bytes are tolerated by the iterators.
+            let chunk = Chunk {
+                seq: 0,
+                data: input.clone(),
+                start_offset: 0,
+                first_line: 1,
+                end: ResumePoint::default(),
+                is_last: true,
+            };
+            let _ = rows_of(&chunk, format);
+        }
+    }
+    assert!(
+        with_rows.iter().all(|&n| n > 40),
+        "the inputs must exercise the row paths: {with_rows:?}"
+    );
+}
+
+// ---------------------------------------------------------------- speed (run by hand, release)
+
+fn pop_like(n: usize, format: Format) -> Vec<u8> {
+    let mut s = String::with_capacity(n * 160);
+    if format == Format::Csv {
+        s.push_str("eventId,ts,durationMs,kind,note\r\n");
+    }
+    if format == Format::Json {
+        s.push_str("[\n");
+    }
+    for i in 0..n {
+        let id = format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            i * 7919,
+            i % 65536,
+            i % 4096,
+            i % 4096,
+            i * 31
+        );
+        match format {
+            Format::Csv => s.push_str(&format!(
+                "{id},2024-05-01T12:{:02}:{:02}Z,{},click,\"a, b \"\"c\"\"\"\r\n",
+                i % 60,
+                i % 60,
+                i % 5000
+            )),
+            _ => {
+                if format == Format::Json && i > 0 {
+                    s.push_str(",\n");
+                }
+                s.push_str(&format!(
+                    "{{\"eventId\":\"{id}\",\"ts\":\"2024-05-01T12:{:02}:{:02}Z\",\"durationMs\":{},\"kind\":\"click\",\"tags\":[\"a\",\"b\"]}}",
+                    i % 60,
+                    i % 60,
+                    i % 5000
+                ));
+                if format == Format::Ndjson {
+                    s.push('\n');
+                }
+            }
+        }
+    }
+    if format == Format::Json {
+        s.push_str("\n]\n");
+    }
+    s.into_bytes()
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p bulk-ingest --lib format::tests::framing_speed -- --ignored --nocapture"]
+fn framing_speed() {
+    use std::time::Instant;
+    let n = 1_000_000;
+    for format in Format::ALL {
+        let data = pop_like(n, format);
+        let mb = data.len() as f64 / 1e6;
+        let t = Instant::now();
+        let mut f = framer(&data, format, FramerOptions::DEFAULT_CHUNK_SIZE).unwrap();
+        let mut chunks = Vec::new();
+        while let Some(c) = f.next_chunk().unwrap() {
+            chunks.push(c);
+        }
+        let frame = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let rows: u64 = chunks.iter().map(|c| count_rows(c, format)).sum();
+        let iterate = t.elapsed().as_secs_f64();
+        assert_eq!(rows, n as u64);
+        let t = Instant::now();
+        let mut parsed = 0usize;
+        match format {
+            Format::Csv => {
+                for c in &chunks {
+                    let mut it = CsvRows::new(c);
+                    while let Some(r) = it.next_record() {
+                        parsed += r.ends.len();
+                    }
+                }
+            }
+            _ => {
+                let mut buf = Vec::new();
+                let mut buffers = simd_json::Buffers::default();
+                for c in &chunks {
+                    let rows: Box<dyn Iterator<Item = RawRow<'_>>> = if format == Format::Json {
+                        Box::new(json_array_rows(c))
+                    } else {
+                        Box::new(ndjson_rows(c))
+                    };
+                    for r in rows {
+                        buf.clear();
+                        buf.extend_from_slice(r.bytes);
+                        parsed += simd_json::to_tape_with_buffers(&mut buf, &mut buffers)
+                            .map(|t| t.0.len())
+                            .unwrap_or(0);
+                    }
+                }
+            }
+        }
+        let parse = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let check = precheck(&data[..], format, None).unwrap();
+        let pre = t.elapsed().as_secs_f64();
+        assert_eq!(check.total_rows, n as u64);
+        println!(
+            "{format:6} {mb:6.1} MB: framer {:7.0} MB/s ({:5.1} M rows/s); row split {:7.0} MB/s; framer+split {:5.1} M rows/s; \
+             rows+parse (csv-core records / simd-json tape) {:4.2} M rows/s [{parsed}]; precheck {:5.1} M rows/s",
+            mb / frame,
+            n as f64 / frame / 1e6,
+            mb / iterate,
+            n as f64 / (frame + iterate) / 1e6,
+            n as f64 / parse / 1e6,
+            n as f64 / pre / 1e6,
+        );
+    }
+}

@@ -1,0 +1,768 @@
+//! The row validators: a JSON row on a simd-json tape, a CSV record on csv-core's buffer.
+//!
+//! The valid path does not allocate: values are borrowed from the input, the set of seen fields
+//! is a bitmask on the stack (a heap bitmask only for schemas of more than 256 fields), and
+//! messages are only built for errors.
+
+use simd_json::{Node, StaticNode};
+
+use super::values::{self, CsvInt};
+use super::{Checks, EnumValue, Field, FieldType, Plan, Schema, StrFormat};
+use crate::error::{Error, Result};
+use crate::types::{Cell, RowError, RowErrorCode};
+
+/// How many characters of a value (or key) a message quotes.
+const QUOTE_CHARS: usize = 80;
+
+/// The first `QUOTE_CHARS` characters of `s`, with `…` when cut.
+fn truncated(s: &str) -> (&str, bool) {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        Some((i, _)) => (s.get(..i).unwrap_or(s), true),
+        None => (s, false),
+    }
+}
+
+/// `s` as a quoted, escaped string, truncated for messages.
+fn quote(s: &str) -> String {
+    let (head, cut) = truncated(s);
+    let mut q = format!("{head:?}");
+    if cut {
+        q.insert(q.len().saturating_sub(1), '…');
+    }
+    q
+}
+
+/// A key from the input as a field name in messages.
+fn key_name(s: &str) -> String {
+    let (head, cut) = truncated(s);
+    if cut {
+        format!("{head}…")
+    } else {
+        head.to_owned()
+    }
+}
+
+fn show_cell(cell: &Cell<'_>) -> String {
+    match cell {
+        Cell::Null => "null".to_owned(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Num(f) => f.to_string(),
+        Cell::Str(s) => quote(s),
+    }
+}
+
+fn describe_node(node: &Node<'_>) -> String {
+    match node {
+        Node::String(s) => format!("the string {}", quote(s)),
+        Node::Object { .. } => "an object".to_owned(),
+        Node::Array { .. } => "an array".to_owned(),
+        Node::Static(StaticNode::Null) => "null".to_owned(),
+        Node::Static(StaticNode::Bool(b)) => b.to_string(),
+        Node::Static(StaticNode::I64(i)) => format!("the number {i}"),
+        Node::Static(StaticNode::U64(u)) => format!("the number {u}"),
+        Node::Static(StaticNode::F64(f)) => format!("the number {f}"),
+        #[allow(unreachable_patterns)]
+        Node::Static(_) => "a number".to_owned(),
+    }
+}
+
+fn expected(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::String | FieldType::Date | FieldType::DateTime | FieldType::Time => "a string",
+        FieldType::Integer => "an integer",
+        FieldType::Number => "a number",
+        FieldType::Boolean => "a boolean",
+        FieldType::Year => "a year (an integer)",
+        FieldType::Any => "a scalar (string, number, boolean or null)",
+    }
+}
+
+fn format_hint(f: StrFormat) -> &'static str {
+    match f {
+        StrFormat::DateTime => {
+            "is not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss with a zone, e.g. 2025-01-27T10:00:00Z)"
+        }
+        StrFormat::Date => "is not a date (YYYY-MM-DD, e.g. 2025-01-27)",
+        StrFormat::Time => "is not a time (hh:mm:ss with an optional zone, e.g. 10:00:00)",
+        StrFormat::Uuid => "is not a UUID (8-4-4-4-12 hex digits, e.g. 123e4567-e89b-12d3-a456-426614174000)",
+        StrFormat::Email => "is not an email address (name@domain)",
+        StrFormat::Uri => "is not an absolute URI (scheme:rest, e.g. https://example.com/a)",
+    }
+}
+
+fn format_ok(f: StrFormat, s: &str) -> bool {
+    match f {
+        StrFormat::DateTime => values::is_date_time(s),
+        StrFormat::Date => values::is_date(s),
+        StrFormat::Time => values::is_time(s),
+        StrFormat::Uuid => values::is_uuid(s),
+        StrFormat::Email => values::is_email(s),
+        StrFormat::Uri => values::is_uri(s),
+    }
+}
+
+/// Where a row's errors go, with the row's position.
+struct Sink<'e> {
+    row: u64,
+    line: Option<u64>,
+    errors: &'e mut Vec<RowError>,
+    failed: bool,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, field: Option<&str>, code: RowErrorCode, message: String) {
+        self.failed = true;
+        self.errors.push(RowError {
+            row: self.row,
+            line: self.line,
+            field: field.map(str::to_owned),
+            code,
+            message,
+        });
+    }
+
+    fn field(&mut self, field: &Field, code: RowErrorCode, what: std::fmt::Arguments<'_>) {
+        let message = format!("{}: {what}", field.name);
+        self.push(Some(&field.name), code, message);
+    }
+}
+
+/// Fields seen in a JSON row.
+enum Seen {
+    Small([u64; 4]),
+    Large(Vec<u64>),
+}
+
+impl Seen {
+    fn new(fields: usize) -> Seen {
+        if fields <= 256 {
+            Seen::Small([0; 4])
+        } else {
+            Seen::Large(vec![0; fields.div_ceil(64)])
+        }
+    }
+
+    fn words(&mut self) -> &mut [u64] {
+        match self {
+            Seen::Small(w) => w,
+            Seen::Large(w) => w,
+        }
+    }
+
+    /// Marks `slot`; false when it was marked already.
+    fn insert(&mut self, slot: usize) -> bool {
+        match self.words().get_mut(slot / 64) {
+            Some(w) => {
+                let bit = 1u64 << (slot % 64);
+                let new = *w & bit == 0;
+                *w |= bit;
+                new
+            }
+            None => false,
+        }
+    }
+
+    fn contains(&mut self, slot: usize) -> bool {
+        self.words()
+            .get(slot / 64)
+            .is_some_and(|w| w & (1u64 << (slot % 64)) != 0)
+    }
+}
+
+/// Value checks shared by both formats, on a typed, non-missing cell.
+fn check_cell(field: &Field, checks: &Checks, cell: &Cell<'_>, sink: &mut Sink<'_>) {
+    match *cell {
+        Cell::Str(s) => {
+            if let Some(f) = checks.format {
+                if !format_ok(f, s) {
+                    sink.field(
+                        field,
+                        RowErrorCode::Format,
+                        format_args!("{} {}", quote(s), format_hint(f)),
+                    );
+                }
+            }
+            if let Some(p) = &checks.pattern {
+                if !p.regex.is_match(s) {
+                    sink.field(
+                        field,
+                        RowErrorCode::Pattern,
+                        format_args!("{} does not match the pattern {}", quote(s), p.source),
+                    );
+                }
+            }
+            if checks.min_length.is_some() || checks.max_length.is_some() {
+                check_length(field, checks, s, sink);
+            }
+        }
+        Cell::Int(_) | Cell::Num(_) => check_bounds(field, checks, cell, sink),
+        Cell::Null | Cell::Bool(_) => {}
+    }
+    if let Some(allowed) = &checks.allowed {
+        if !allowed.values.iter().any(|v| enum_eq(v, cell)) {
+            if allowed.is_const {
+                sink.field(
+                    field,
+                    RowErrorCode::Enum,
+                    format_args!(
+                        "{} is not the only allowed value {}",
+                        show_cell(cell),
+                        allowed.text
+                    ),
+                );
+            } else {
+                sink.field(
+                    field,
+                    RowErrorCode::Enum,
+                    format_args!("{} is not one of {}", show_cell(cell), allowed.text),
+                );
+            }
+        }
+    }
+}
+
+fn check_length(field: &Field, checks: &Checks, s: &str, sink: &mut Sink<'_>) {
+    // A character takes 1 to 4 bytes, so the byte length bounds the character count from both
+    // sides: count characters only when those bounds do not decide.
+    let bytes = s.len() as u64;
+    if let Some(min) = checks.min_length {
+        if bytes < min || (bytes / 4 < min && (s.chars().count() as u64) < min) {
+            let n = s.chars().count();
+            sink.field(
+                field,
+                RowErrorCode::MinLength,
+                format_args!(
+                    "{} is {n} {} long; the minimum length is {min}",
+                    quote(s),
+                    chars_word(n as u64)
+                ),
+            );
+        }
+    }
+    if let Some(max) = checks.max_length {
+        if bytes > max {
+            let n = s.chars().count() as u64;
+            if n > max {
+                sink.field(
+                    field,
+                    RowErrorCode::MaxLength,
+                    format_args!(
+                        "{} is {n} {} long; the maximum length is {max}",
+                        quote(s),
+                        chars_word(n)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn chars_word(n: u64) -> &'static str {
+    if n == 1 {
+        "character"
+    } else {
+        "characters"
+    }
+}
+
+/// `v` compared with a bound: Less, Equal or Greater.
+fn cmp_bound(cell: &Cell<'_>, b: &super::Bound) -> Option<std::cmp::Ordering> {
+    match *cell {
+        Cell::Int(i) => match b.int {
+            Some(bi) => Some(i.cmp(&bi)),
+            None => (i as f64).partial_cmp(&b.value),
+        },
+        Cell::Num(f) => f.partial_cmp(&b.value),
+        _ => None,
+    }
+}
+
+fn check_bounds(field: &Field, checks: &Checks, cell: &Cell<'_>, sink: &mut Sink<'_>) {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    if let Some(b) = &checks.minimum {
+        if cmp_bound(cell, b) == Some(Less) {
+            sink.field(
+                field,
+                RowErrorCode::Minimum,
+                format_args!("{} is less than the minimum {}", show_cell(cell), b.text),
+            );
+        }
+    }
+    if let Some(b) = &checks.exclusive_minimum {
+        if matches!(cmp_bound(cell, b), Some(Less | Equal)) {
+            sink.field(
+                field,
+                RowErrorCode::Minimum,
+                format_args!(
+                    "{} is not greater than the exclusive minimum {}",
+                    show_cell(cell),
+                    b.text
+                ),
+            );
+        }
+    }
+    if let Some(b) = &checks.maximum {
+        if cmp_bound(cell, b) == Some(Greater) {
+            sink.field(
+                field,
+                RowErrorCode::Maximum,
+                format_args!("{} is greater than the maximum {}", show_cell(cell), b.text),
+            );
+        }
+    }
+    if let Some(b) = &checks.exclusive_maximum {
+        if matches!(cmp_bound(cell, b), Some(Greater | Equal)) {
+            sink.field(
+                field,
+                RowErrorCode::Maximum,
+                format_args!(
+                    "{} is not less than the exclusive maximum {}",
+                    show_cell(cell),
+                    b.text
+                ),
+            );
+        }
+    }
+}
+
+fn enum_eq(v: &EnumValue, cell: &Cell<'_>) -> bool {
+    match (v, cell) {
+        (EnumValue::Null, Cell::Null) => true,
+        (EnumValue::Bool(a), Cell::Bool(b)) => a == b,
+        (EnumValue::Str(a), Cell::Str(b)) => a == b,
+        (EnumValue::Int(a), Cell::Int(b)) => a == b,
+        (EnumValue::Num(a), Cell::Num(b)) => a == b,
+        (EnumValue::Int(a), Cell::Num(b)) | (EnumValue::Num(b), Cell::Int(a)) => {
+            (*a as f64) == *b && b.fract() == 0.0
+        }
+        _ => false,
+    }
+}
+
+/// An integer from a JSON number: `Int` when it fits, `Num` for a whole number beyond `i64`.
+fn json_integer(s: &StaticNode) -> Option<Cell<'static>> {
+    match *s {
+        StaticNode::I64(i) => Some(Cell::Int(i)),
+        StaticNode::U64(u) => Some(i64::try_from(u).map_or(Cell::Num(u as f64), Cell::Int)),
+        StaticNode::F64(f) if f.is_finite() && f.fract() == 0.0 => {
+            Some(values::f64_as_i64(f).map_or(Cell::Num(f), Cell::Int))
+        }
+        _ => None,
+    }
+}
+
+fn json_number(s: &StaticNode) -> Option<f64> {
+    match *s {
+        StaticNode::I64(i) => Some(i as f64),
+        StaticNode::U64(u) => Some(u as f64),
+        StaticNode::F64(f) => Some(f),
+        _ => None,
+    }
+}
+
+impl Plan {
+    /// The slot of a key, trying `hint` (the key's position in the row) first: rows usually list
+    /// their keys in schema order.
+    fn lookup(&self, key: &str, hint: usize) -> Option<usize> {
+        if self.fields.get(hint).is_some_and(|f| f.name == key) {
+            return Some(hint);
+        }
+        self.fields.iter().position(|f| f.name == key)
+    }
+
+    fn is_missing(&self, s: &str) -> bool {
+        match &self.missing_values {
+            None => s.is_empty(),
+            Some(list) => list.iter().any(|m| m == s),
+        }
+    }
+
+    /// Types and checks one JSON value; returns its cell when it has the field's type.
+    fn json_value<'a>(
+        &self,
+        field: &Field,
+        checks: &Checks,
+        node: &Node<'a>,
+        sink: &mut Sink<'_>,
+    ) -> Option<Cell<'a>> {
+        let cell = match (field.ty, node) {
+            (_, Node::Static(StaticNode::Null)) => {
+                if !field.nullable {
+                    if field.required {
+                        sink.field(
+                            field,
+                            RowErrorCode::Required,
+                            format_args!("required field is null"),
+                        );
+                    } else {
+                        sink.field(
+                            field,
+                            RowErrorCode::Required,
+                            format_args!(
+                                "null is not allowed; leave the field out or give {}",
+                                expected(field.ty)
+                            ),
+                        );
+                    }
+                    return None;
+                }
+                Cell::Null
+            }
+            (
+                FieldType::String
+                | FieldType::Date
+                | FieldType::DateTime
+                | FieldType::Time
+                | FieldType::Any,
+                Node::String(s),
+            ) => Cell::Str(s),
+            (FieldType::Boolean | FieldType::Any, Node::Static(StaticNode::Bool(b))) => {
+                Cell::Bool(*b)
+            }
+            (FieldType::Integer | FieldType::Year, Node::Static(s))
+                if json_integer(s).is_some() =>
+            {
+                json_integer(s)?
+            }
+            (FieldType::Number, Node::Static(s)) if json_number(s).is_some() => {
+                Cell::Num(json_number(s)?)
+            }
+            (FieldType::Any, Node::Static(s @ (StaticNode::I64(_) | StaticNode::U64(_)))) => {
+                json_integer(s)?
+            }
+            (FieldType::Any, Node::Static(StaticNode::F64(f))) => Cell::Num(*f),
+            _ => {
+                sink.field(
+                    field,
+                    RowErrorCode::Type,
+                    format_args!(
+                        "expected {}, got {}",
+                        expected(field.ty),
+                        describe_node(node)
+                    ),
+                );
+                return None;
+            }
+        };
+        check_cell(field, checks, &cell, sink);
+        Some(cell)
+    }
+
+    /// Coerces and checks one non-missing CSV cell.
+    fn csv_value<'a>(
+        &self,
+        field: &Field,
+        checks: &Checks,
+        s: &'a str,
+        sink: &mut Sink<'_>,
+    ) -> Option<Cell<'a>> {
+        let cell = match field.ty {
+            FieldType::String
+            | FieldType::Date
+            | FieldType::DateTime
+            | FieldType::Time
+            | FieldType::Any => Cell::Str(s),
+            FieldType::Integer => match values::parse_csv_int(s) {
+                Some(CsvInt::Int(i)) => Cell::Int(i),
+                Some(CsvInt::Big(f)) => Cell::Num(f),
+                None => {
+                    sink.field(
+                        field,
+                        RowErrorCode::Type,
+                        format_args!(
+                            "{} is not an integer (an optional sign and decimal digits only)",
+                            quote(s)
+                        ),
+                    );
+                    return None;
+                }
+            },
+            FieldType::Number => match values::parse_csv_number(s) {
+                Some(f) => Cell::Num(f),
+                None => {
+                    sink.field(
+                        field,
+                        RowErrorCode::Type,
+                        format_args!("{} is not a number (a decimal such as 12, -0.5 or 1e3, without spaces)", quote(s)),
+                    );
+                    return None;
+                }
+            },
+            FieldType::Boolean => match values::parse_csv_bool(s) {
+                Some(b) => Cell::Bool(b),
+                None => {
+                    sink.field(
+                        field,
+                        RowErrorCode::Type,
+                        format_args!("{} is not a boolean (true, false, 1 or 0)", quote(s)),
+                    );
+                    return None;
+                }
+            },
+            FieldType::Year => match values::parse_csv_year(s) {
+                Some(y) => Cell::Int(y),
+                None => {
+                    sink.field(
+                        field,
+                        RowErrorCode::Type,
+                        format_args!("{} is not a year (4 digits, e.g. 2025)", quote(s)),
+                    );
+                    return None;
+                }
+            },
+        };
+        check_cell(field, checks, &cell, sink);
+        Some(cell)
+    }
+}
+
+/// The mapping of a CSV header's columns to slots, built once per file by
+/// [`Schema::csv_columns`].
+#[allow(dead_code)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvColumns {
+    slots: Vec<Option<usize>>,
+}
+
+#[allow(dead_code)]
+impl CsvColumns {
+    /// The number of columns of the header.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the header has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The slot of column `column`, `None` for a column that is not a field (or out of range).
+    pub fn slot(&self, column: usize) -> Option<usize> {
+        self.slots.get(column).copied().flatten()
+    }
+}
+
+fn display_name(name: &str) -> String {
+    if name.is_empty() {
+        "(empty name)".to_owned()
+    } else {
+        key_name(name)
+    }
+}
+
+#[allow(dead_code)]
+impl Schema {
+    /// Maps a CSV header to slots. Missing required columns, unknown columns (when additional
+    /// fields are not allowed) and a column named twice are `INVALID_FILE_TEMPLATE`.
+    pub fn csv_columns(&self, header: &[&str]) -> Result<CsvColumns> {
+        let plan = &self.0;
+        // Tolerate a UTF-8 byte order mark left on the first column name.
+        let names: Vec<&str> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                if i == 0 {
+                    h.strip_prefix('\u{feff}').unwrap_or(h)
+                } else {
+                    h
+                }
+            })
+            .collect();
+        let mut slots = Vec::with_capacity(names.len());
+        let mut unknown = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            if names.get(..i).is_some_and(|before| before.contains(name)) {
+                return Err(Error::InvalidFileTemplate(format!(
+                    "CSV header names column '{}' more than once",
+                    display_name(name)
+                )));
+            }
+            let slot = plan.fields.iter().position(|f| f.name == *name);
+            if slot.is_none() && !plan.additional {
+                unknown.push(display_name(name));
+            }
+            slots.push(slot);
+        }
+        let missing: Vec<&str> = plan
+            .fields
+            .iter()
+            .filter(|f| f.required && !names.contains(&f.name.as_str()))
+            .map(|f| f.name.as_str())
+            .collect();
+        let message = match (missing.is_empty(), unknown.is_empty()) {
+            (true, true) => return Ok(CsvColumns { slots }),
+            (false, true) => format!(
+                "CSV header is missing required columns: {}",
+                missing.join(", ")
+            ),
+            (true, false) => format!("CSV header has unknown columns: {}", unknown.join(", ")),
+            (false, false) => format!(
+                "CSV header is missing required columns: {}; unknown columns: {}",
+                missing.join(", "),
+                unknown.join(", ")
+            ),
+        };
+        Err(Error::InvalidFileTemplate(message))
+    }
+
+    /// Validates one JSON row given as its simd-json tape. Fills `cells` (one per field, `Null`
+    /// when absent), appends the row's errors to `errors`, and returns whether the row is valid.
+    pub fn validate_json<'a>(
+        &self,
+        tape: &[Node<'a>],
+        row: u64,
+        line: Option<u64>,
+        cells: &mut Vec<Cell<'a>>,
+        errors: &mut Vec<RowError>,
+    ) -> bool {
+        let plan = &*self.0;
+        cells.clear();
+        cells.resize(plan.fields.len(), Cell::Null);
+        let mut sink = Sink {
+            row,
+            line,
+            errors,
+            failed: false,
+        };
+        let Some(&Node::Object { len, count }) = tape.first() else {
+            sink.push(
+                None,
+                RowErrorCode::MalformedRow,
+                "row is not a JSON object".to_owned(),
+            );
+            return false;
+        };
+        // The object's own nodes (a well-formed tape has exactly these).
+        let body = tape
+            .get(..count.saturating_add(1).min(tape.len()))
+            .unwrap_or_default();
+        let mut seen = Seen::new(plan.fields.len());
+        let mut p = 1usize;
+        for i in 0..len {
+            let (Some(Node::String(key)), Some(value)) =
+                (body.get(p), p.checked_add(1).and_then(|q| body.get(q)))
+            else {
+                sink.push(
+                    None,
+                    RowErrorCode::MalformedRow,
+                    "row is not a well-formed JSON object".to_owned(),
+                );
+                return false;
+            };
+            let width = match value {
+                Node::Object { count, .. } | Node::Array { count, .. } => count.saturating_add(1),
+                _ => 1,
+            };
+            match plan.lookup(key, i) {
+                Some(slot) => {
+                    if let (Some(field), Some(checks)) =
+                        (plan.fields.get(slot), plan.checks.get(slot))
+                    {
+                        if !seen.insert(slot) {
+                            sink.push(
+                                Some(&field.name),
+                                RowErrorCode::MalformedRow,
+                                format!(
+                                    "{}: the key appears more than once in the row",
+                                    field.name
+                                ),
+                            );
+                        } else if let Some(cell) = plan.json_value(field, checks, value, &mut sink)
+                        {
+                            if let Some(c) = cells.get_mut(slot) {
+                                *c = cell;
+                            }
+                        }
+                    }
+                }
+                None if !plan.additional => {
+                    let name = key_name(key);
+                    let message =
+                        format!("{name}: unknown field (the schema allows no other fields)");
+                    sink.push(Some(&name), RowErrorCode::UnknownField, message);
+                }
+                None => {}
+            }
+            p = p.saturating_add(1).saturating_add(width);
+        }
+        for (slot, field) in plan.fields.iter().enumerate() {
+            if field.required && !seen.contains(slot) {
+                sink.field(
+                    field,
+                    RowErrorCode::Required,
+                    format_args!("required field is missing"),
+                );
+            }
+        }
+        !sink.failed
+    }
+
+    /// Validates one CSV record: `record` is csv-core's output for the record and `ends` the end
+    /// offset of each field in it. Fills `cells`, appends the row's errors to `errors`, and
+    /// returns whether the row is valid.
+    #[allow(clippy::too_many_arguments)]
+    pub fn validate_csv<'a>(
+        &self,
+        cols: &CsvColumns,
+        record: &'a str,
+        ends: &[usize],
+        row: u64,
+        line: Option<u64>,
+        cells: &mut Vec<Cell<'a>>,
+        errors: &mut Vec<RowError>,
+    ) -> bool {
+        let plan = &*self.0;
+        cells.clear();
+        cells.resize(plan.fields.len(), Cell::Null);
+        let mut sink = Sink {
+            row,
+            line,
+            errors,
+            failed: false,
+        };
+        if ends.len() != cols.slots.len() {
+            let (n, h) = (ends.len(), cols.slots.len());
+            let cells_word = if n == 1 { "cell" } else { "cells" };
+            let cols_word = if h == 1 { "column" } else { "columns" };
+            sink.push(
+                None,
+                RowErrorCode::MalformedRow,
+                format!("row has {n} {cells_word}; the header has {h} {cols_word}"),
+            );
+            return false;
+        }
+        let mut start = 0usize;
+        for (&end, slot) in ends.iter().zip(&cols.slots) {
+            let Some(text) = record.get(start..end) else {
+                sink.push(
+                    None,
+                    RowErrorCode::MalformedRow,
+                    "row is malformed (a cell lies outside the record)".to_owned(),
+                );
+                return false;
+            };
+            start = end;
+            let Some(slot) = *slot else { continue };
+            let (Some(field), Some(checks)) = (plan.fields.get(slot), plan.checks.get(slot)) else {
+                continue;
+            };
+            if plan.is_missing(text) {
+                if field.required {
+                    sink.field(
+                        field,
+                        RowErrorCode::Required,
+                        format_args!("required field is missing (empty cell)"),
+                    );
+                }
+                continue;
+            }
+            if let Some(cell) = plan.csv_value(field, checks, text, &mut sink) {
+                if let Some(c) = cells.get_mut(slot) {
+                    *c = cell;
+                }
+            }
+        }
+        !sink.failed
+    }
+}

@@ -1,0 +1,378 @@
+//! Hand-written value rules (DESIGN.md "Value rules"): date-time, date, time, uuid, email, uri,
+//! and the CSV spellings of integers, numbers, booleans and years.
+//!
+//! Every function works on borrowed bytes, never allocates and never panics.
+
+/// Two ASCII digits at `b[i..i + 2]` as a number.
+fn two_digits(b: &[u8], i: usize) -> Option<u32> {
+    match (b.get(i), b.get(i + 1)) {
+        (Some(x @ b'0'..=b'9'), Some(y @ b'0'..=b'9')) => {
+            Some(u32::from(x - b'0') * 10 + u32::from(y - b'0'))
+        }
+        _ => None,
+    }
+}
+
+fn is_leap(year: u32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// `YYYY-MM-DD` at the start of `b`, calendar checked. Returns the bytes consumed (10).
+fn parse_date(b: &[u8]) -> Option<usize> {
+    let year = two_digits(b, 0)? * 100 + two_digits(b, 2)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let month = two_digits(b, 5)?;
+    let day = two_digits(b, 8)?;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(10)
+}
+
+/// `hh:mm:ss[.frac]` at the start of `b` (second 60 accepted). Returns the bytes consumed.
+fn parse_partial_time(b: &[u8]) -> Option<usize> {
+    let hour = two_digits(b, 0)?;
+    let minute = two_digits(b, 3)?;
+    let second = two_digits(b, 6)?;
+    if b.get(2) != Some(&b':') || b.get(5) != Some(&b':') || hour > 23 || minute > 59 || second > 60
+    {
+        return None;
+    }
+    let mut i = 8;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while matches!(b.get(i), Some(b'0'..=b'9')) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    Some(i)
+}
+
+/// `Z`, `z` or `±hh:mm`, exactly the whole of `b`.
+fn is_zone(b: &[u8]) -> bool {
+    match b {
+        [b'Z'] | [b'z'] => true,
+        [b'+' | b'-', ..] if b.len() == 6 => {
+            matches!((two_digits(b, 1), b.get(3), two_digits(b, 4)), (Some(h), Some(b':'), Some(m)) if h <= 23 && m <= 59)
+        }
+        _ => false,
+    }
+}
+
+/// RFC 3339 `date-time`: `YYYY-MM-DD` `T`/`t` `hh:mm:ss[.frac]` and a zone (`Z`/`z`/`±hh:mm`).
+pub(crate) fn is_date_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(d) = parse_date(b) else { return false };
+    if !matches!(b.get(d), Some(b'T' | b't')) {
+        return false;
+    }
+    let rest = b.get(d + 1..).unwrap_or_default();
+    match parse_partial_time(rest) {
+        Some(t) => is_zone(rest.get(t..).unwrap_or_default()),
+        None => false,
+    }
+}
+
+/// Full-date `YYYY-MM-DD`, calendar checked.
+pub(crate) fn is_date(s: &str) -> bool {
+    s.len() == 10 && parse_date(s.as_bytes()).is_some()
+}
+
+/// `hh:mm:ss[.frac]` with an optional zone (Table Schema `time`; also JSON Schema `format: time`).
+pub(crate) fn is_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    match parse_partial_time(b) {
+        Some(t) if t == b.len() => true,
+        Some(t) => is_zone(b.get(t..).unwrap_or_default()),
+        None => false,
+    }
+}
+
+/// 8-4-4-4-12 hexadecimal digits, either case.
+pub(crate) fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// A deliberately simple email check: exactly one `@`, a non-empty local part, a domain of one or
+/// more non-empty dot-separated labels, and no whitespace or control characters anywhere.
+pub(crate) fn is_email(s: &str) -> bool {
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let mut parts = s.split('@');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(local), Some(domain), None) => {
+            !local.is_empty() && !domain.is_empty() && domain.split('.').all(|l| !l.is_empty())
+        }
+        _ => false,
+    }
+}
+
+/// An absolute URI: a scheme (a letter, then letters, digits, `+`, `-`, `.`), `:`, then at least
+/// one character, with no whitespace or control characters.
+pub(crate) fn is_uri(s: &str) -> bool {
+    let Some(colon) = s.find(':') else {
+        return false;
+    };
+    let (scheme, rest) = s.split_at(colon);
+    let mut sc = scheme.bytes();
+    let scheme_ok = matches!(sc.next(), Some(c) if c.is_ascii_alphabetic())
+        && sc.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+    scheme_ok && rest.len() > 1 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// What a CSV integer cell turned into.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum CsvInt {
+    Int(i64),
+    /// All digits, but outside `i64`.
+    Big(f64),
+}
+
+/// CSV integer: an optional sign and decimal digits only.
+pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
+    let b = s.as_bytes();
+    let digits = match b.first() {
+        Some(b'+' | b'-') => b.get(1..).unwrap_or_default(),
+        _ => b,
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    match s.parse::<i64>() {
+        Ok(i) => Some(CsvInt::Int(i)),
+        Err(_) => s
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(CsvInt::Big),
+    }
+}
+
+/// CSV number: `[+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?`, finite.
+pub(crate) fn parse_csv_number(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let int_start = i;
+    while matches!(b.get(i), Some(b'0'..=b'9')) {
+        i += 1;
+    }
+    let mut mantissa_digits = i - int_start;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let frac_start = i;
+        while matches!(b.get(i), Some(b'0'..=b'9')) {
+            i += 1;
+        }
+        mantissa_digits += i - frac_start;
+    }
+    if mantissa_digits == 0 {
+        return None;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let exp_start = i;
+        while matches!(b.get(i), Some(b'0'..=b'9')) {
+            i += 1;
+        }
+        if i == exp_start {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// CSV boolean: `true`/`false`/`True`/`False`/`TRUE`/`FALSE`/`1`/`0`.
+pub(crate) fn parse_csv_bool(s: &str) -> Option<bool> {
+    match s {
+        "true" | "True" | "TRUE" | "1" => Some(true),
+        "false" | "False" | "FALSE" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// CSV year (Table Schema): exactly four digits.
+pub(crate) fn parse_csv_year(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() == 4 && b.iter().all(u8::is_ascii_digit) {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// An `f64` that is a whole number and fits `i64` exactly.
+pub(crate) fn f64_as_i64(f: f64) -> Option<i64> {
+    // 2^63 is exactly representable; every integral f64 in [-2^63, 2^63) converts exactly.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) {
+        Some(f as i64)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_times() {
+        for ok in [
+            "2025-01-27T10:00:00Z",
+            "2025-01-27t10:00:00z",
+            "2025-01-27T10:00:00.1Z",
+            "2025-01-27T10:00:00.123456789012+05:30",
+            "2025-01-27T10:00:00-00:00",
+            "2024-02-29T00:00:00Z",
+            "2016-12-31T23:59:60Z",
+            "2000-02-29T23:59:59+23:59",
+        ] {
+            assert!(is_date_time(ok), "{ok}");
+        }
+        for bad in [
+            "2025-01-27 10:00:00Z",
+            "2025-01-27T10:00:00",
+            "2025-02-30T10:00:00Z",
+            "2023-02-29T10:00:00Z",
+            "1900-02-29T10:00:00Z",
+            "2025-13-01T10:00:00Z",
+            "2025-00-01T10:00:00Z",
+            "2025-01-00T10:00:00Z",
+            "2025-04-31T10:00:00Z",
+            "2025-01-27T24:00:00Z",
+            "2025-01-27T10:60:00Z",
+            "2025-01-27T10:00:61Z",
+            "2025-01-27T10:00:00.Z",
+            "2025-01-27T10:00:00+0530",
+            "2025-01-27T10:00:00+24:00",
+            "2025-01-27T10:00Z",
+            "2025-1-27T10:00:00Z",
+            "2025-01-27T10:00:00Zx",
+            "2025-01-27T10:00:00Z ",
+            "",
+            "T",
+            "2025-01-27",
+            "２０２５-01-27T10:00:00Z",
+        ] {
+            assert!(!is_date_time(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_and_times() {
+        assert!(is_date("2024-02-29"));
+        assert!(!is_date("2023-02-29"));
+        assert!(!is_date("2025-02-30"));
+        assert!(is_date("2000-02-29"));
+        assert!(!is_date("2025-01-27T"));
+        assert!(!is_date("25-01-27"));
+        assert!(is_time("10:00:00"));
+        assert!(is_time("23:59:60"));
+        assert!(is_time("10:00:00.5"));
+        assert!(is_time("10:00:00Z"));
+        assert!(is_time("10:00:00.25+01:00"));
+        assert!(!is_time("10:00"));
+        assert!(!is_time("24:00:00"));
+        assert!(!is_time("10:00:00 "));
+        assert!(!is_time("10:00:00+1"));
+    }
+
+    #[test]
+    fn uuids_emails_uris() {
+        assert!(is_uuid("123e4567-e89b-12d3-a456-426614174000"));
+        assert!(is_uuid("123E4567-E89B-12D3-A456-426614174000"));
+        assert!(!is_uuid("123e4567e89b12d3a456426614174000"));
+        assert!(!is_uuid("123e4567-e89b-12d3-a456-42661417400g"));
+        assert!(!is_uuid("{123e4567-e89b-12d3-a456-426614174000}"));
+        assert!(is_email("a@b"));
+        assert!(is_email("first.last+tag@example.co.uk"));
+        assert!(!is_email("a@@b"));
+        assert!(!is_email("a@b@c"));
+        assert!(!is_email("@b.com"));
+        assert!(!is_email("a@"));
+        assert!(!is_email("a@b..com"));
+        assert!(!is_email("a@.com"));
+        assert!(!is_email("a b@c.com"));
+        assert!(is_uri("https://example.com/a?b=c"));
+        assert!(is_uri("urn:isbn:0451450523"));
+        assert!(is_uri("mailto:a@b.c"));
+        assert!(!is_uri("example.com/a"));
+        assert!(!is_uri("https:"));
+        assert!(!is_uri("1http://x"));
+        assert!(!is_uri("://x"));
+        assert!(!is_uri("https://exa mple.com"));
+    }
+
+    #[test]
+    fn csv_scalars() {
+        assert_eq!(parse_csv_int("1500"), Some(CsvInt::Int(1500)));
+        assert_eq!(parse_csv_int("-7"), Some(CsvInt::Int(-7)));
+        assert_eq!(parse_csv_int("+7"), Some(CsvInt::Int(7)));
+        assert_eq!(
+            parse_csv_int("99999999999999999999"),
+            Some(CsvInt::Big(1e20))
+        );
+        for bad in [" 1500", "1500 ", "1e3", "0x10", "1.0", "", "-", "+", "١٢"] {
+            assert_eq!(parse_csv_int(bad), None, "{bad}");
+        }
+        assert_eq!(parse_csv_number("1.5"), Some(1.5));
+        assert_eq!(parse_csv_number("-.5"), Some(-0.5));
+        assert_eq!(parse_csv_number("1."), Some(1.0));
+        assert_eq!(parse_csv_number("1e3"), Some(1000.0));
+        assert_eq!(parse_csv_number("+2E-2"), Some(0.02));
+        for bad in [
+            "NaN", "nan", "Infinity", "inf", "-inf", " 1", "1 ", ".", "1e", "1e+", "e3", "1e400",
+            "0x10", "1,5", "",
+        ] {
+            assert_eq!(parse_csv_number(bad), None, "{bad}");
+        }
+        for (s, b) in [("true", true), ("True", true), ("TRUE", true), ("1", true)] {
+            assert_eq!(parse_csv_bool(s), Some(b));
+        }
+        for (s, b) in [
+            ("false", false),
+            ("False", false),
+            ("FALSE", false),
+            ("0", false),
+        ] {
+            assert_eq!(parse_csv_bool(s), Some(b));
+        }
+        assert_eq!(parse_csv_bool("yes"), None);
+        assert_eq!(parse_csv_bool("tRue"), None);
+        assert_eq!(parse_csv_year("2025"), Some(2025));
+        assert_eq!(parse_csv_year("225"), None);
+        assert_eq!(parse_csv_year("+225"), None);
+        assert_eq!(f64_as_i64(1000.0), Some(1000));
+        assert_eq!(f64_as_i64(1.5), None);
+        assert_eq!(f64_as_i64(1e19), None);
+        assert_eq!(f64_as_i64(f64::NAN), None);
+    }
+}
