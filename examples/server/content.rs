@@ -9,6 +9,7 @@ use bulk_ingest::{
     Error, Format, IngestRequest, JobOptions, JobState, JobStatus, ReportFormat, ReportKind,
     Timestamp, UploadRequest,
 };
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -26,30 +27,55 @@ const REPORT_URL_SECONDS: i64 = 86_400;
 /// Content types a CSV part may be sent with (curl sends octet-stream for `.csv`).
 const CSV_TYPES: [&str; 3] = ["text/csv", "application/csv", "application/octet-stream"];
 
+/// The seed's envelope, fields in the seed's order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a, R: Serialize> {
+    id: &'a str,
+    ver: &'static str,
+    ts: String,
+    params: Params<'a>,
+    response_code: &'static str,
+    result: R,
+}
+
+#[derive(Serialize)]
+struct Params<'a> {
+    resmsgid: Option<&'a str>,
+    msgid: String,
+    err: Option<&'a str>,
+    status: &'a str,
+    errmsg: Option<&'a str>,
+}
+
 /// The seed's envelope around `result`, or around an error.
-fn envelope(id: &str, status: StatusCode, err: Option<&ApiError>, result: Value) -> Response {
+fn envelope<R: Serialize>(
+    id: &str,
+    status: StatusCode,
+    err: Option<&ApiError>,
+    result: R,
+) -> Response {
     let response_code = match status.as_u16() {
         200..=299 => "OK",
         404 => "RESOURCE_NOT_FOUND",
         400..=499 => "CLIENT_ERROR",
         _ => "SERVER_ERROR",
     };
-    let params = match err {
-        None => {
-            json!({"resmsgid": null, "msgid": uuid4(), "err": null, "status": "success", "errmsg": null})
-        }
-        Some(e) => {
-            json!({"resmsgid": null, "msgid": uuid4(), "err": e.code, "status": e.code, "errmsg": e.message})
-        }
+    let params = Params {
+        resmsgid: None,
+        msgid: uuid4(),
+        err: err.map(|e| e.code),
+        status: err.map(|e| e.code).unwrap_or("success"),
+        errmsg: err.map(|e| e.message.as_str()),
     };
-    let body = json!({
-        "id": id,
-        "ver": "v1",
-        "ts": seed_ts(Timestamp::now()),
-        "params": params,
-        "responseCode": response_code,
-        "result": result,
-    });
+    let body = Envelope {
+        id,
+        ver: "v1",
+        ts: seed_ts(Timestamp::now()),
+        params,
+        response_code,
+        result,
+    };
     (status, Json(body)).into_response()
 }
 
@@ -268,27 +294,45 @@ fn seed_status(s: JobState) -> &'static str {
     }
 }
 
-fn status_result(s: &JobStatus, report: Option<String>) -> Value {
-    let mut r = json!({
-        "processId": s.job_id,
-        "status": seed_status(s.status),
-        "totalCount": s.total_rows,
-    });
-    if s.status != JobState::Queued {
-        r["successCount"] = json!(s.processed_rows);
-        r["failedCount"] = json!(s.error_rows);
-        if let Some(t) = s.started_at {
-            r["startTime"] = json!(seed_ts(t));
-        }
+/// A status `result`: the seed's fields in its order, each once the job has it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusResult {
+    process_id: String,
+    status: &'static str,
+    total_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    success_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<String>,
+    /// Why the job failed as a whole, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
+}
+
+fn status_result(s: &JobStatus, report: Option<String>) -> StatusResult {
+    let started = s.status != JobState::Queued;
+    let terminal = s.status.is_terminal();
+    StatusResult {
+        process_id: s.job_id.clone(),
+        status: seed_status(s.status),
+        total_count: s.total_rows,
+        success_count: started.then_some(s.processed_rows),
+        failed_count: started.then_some(s.error_rows),
+        start_time: s.started_at.filter(|_| started).map(seed_ts),
+        end_time: s.completed_at.filter(|_| terminal).map(seed_ts),
+        report: report.filter(|_| terminal),
+        error: s
+            .error
+            .as_ref()
+            .map(|e| json!({"code": e.code, "message": e.message})),
     }
-    if s.status.is_terminal() {
-        r["endTime"] = json!(s.completed_at.map(seed_ts));
-        r["report"] = json!(report);
-        if let Some(e) = &s.error {
-            r["error"] = json!({"code": e.code, "message": e.message});
-        }
-    }
-    r
 }
 
 /// `GET /v1/bulkupload/status/{processId}`.

@@ -11,6 +11,7 @@ use axum::Json;
 use bulk_ingest::{
     Error, Format, IngestRequest, JobOptions, JobStatus, ReportFormat, ReportKind, UploadRequest,
 };
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
@@ -202,37 +203,66 @@ pub async fn ingest(
         .into_response())
 }
 
-/// The seed's job fields, then the library's extras.
-pub fn job_json(s: &JobStatus) -> Value {
-    let errors: Vec<Value> = s
-        .errors
-        .iter()
-        .map(|e| {
-            json!({
-                "row": e.row,
-                "error": e.message,
-                "line": e.line,
-                "field": e.field,
-                "code": e.code.as_str(),
+/// A job as the API shows it: the seed's fields in its order, then the library's extras.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobBody<'a> {
+    job_id: &'a str,
+    status: &'static str,
+    total_rows: Option<u64>,
+    processed_rows: u64,
+    error_rows: u64,
+    errors: Vec<ErrorItem<'a>>,
+    started_at: Option<String>,
+    completed_at: Option<String>,
+    created_at: String,
+    file_id: &'a str,
+    dataset: &'a str,
+    schema_version: &'a str,
+    metadata: Option<&'a Value>,
+    error: Option<Value>,
+}
+
+/// One row error: the seed's `row` and `error` (the message), then `line`, `field`, `code`.
+#[derive(Serialize)]
+pub struct ErrorItem<'a> {
+    row: u64,
+    error: &'a str,
+    line: Option<u64>,
+    field: Option<&'a str>,
+    code: &'static str,
+}
+
+pub fn job_json(s: &JobStatus) -> JobBody<'_> {
+    JobBody {
+        job_id: &s.job_id,
+        status: s.status.as_str(),
+        total_rows: s.total_rows,
+        processed_rows: s.processed_rows,
+        error_rows: s.error_rows,
+        errors: s
+            .errors
+            .iter()
+            .map(|e| ErrorItem {
+                row: e.row,
+                error: &e.message,
+                line: e.line,
+                field: e.field.as_deref(),
+                code: e.code.as_str(),
             })
-        })
-        .collect();
-    json!({
-        "jobId": s.job_id,
-        "status": s.status.as_str(),
-        "totalRows": s.total_rows,
-        "processedRows": s.processed_rows,
-        "errorRows": s.error_rows,
-        "errors": errors,
-        "startedAt": s.started_at.map(|t| t.to_rfc3339()),
-        "completedAt": s.completed_at.map(|t| t.to_rfc3339()),
-        "createdAt": s.created_at.to_rfc3339(),
-        "fileId": s.file_id,
-        "dataset": s.dataset,
-        "schemaVersion": s.schema_version,
-        "metadata": s.metadata,
-        "error": s.error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
-    })
+            .collect(),
+        started_at: s.started_at.map(|t| t.to_rfc3339()),
+        completed_at: s.completed_at.map(|t| t.to_rfc3339()),
+        created_at: s.created_at.to_rfc3339(),
+        file_id: &s.file_id,
+        dataset: &s.dataset,
+        schema_version: &s.schema_version,
+        metadata: s.metadata.as_ref(),
+        error: s
+            .error
+            .as_ref()
+            .map(|e| json!({"code": e.code, "message": e.message})),
+    }
 }
 
 /// `GET /jobs/{jobId}`.
