@@ -47,11 +47,16 @@ fn parse_args() -> Result<Args, String> {
             "--report" => report = Some(value("--report")?),
             "--threads" => {
                 let v = value("--threads")?;
-                threads = Some(v.parse::<usize>().map_err(|_| format!("--threads: '{v}' is not a number"))?);
+                threads = Some(
+                    v.parse::<usize>()
+                        .map_err(|_| format!("--threads: '{v}' is not a number"))?,
+                );
             }
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
-            _ if data.is_some() => return Err(format!("only one DATA file may be given (got '{a}' too)")),
+            _ if data.is_some() => {
+                return Err(format!("only one DATA file may be given (got '{a}' too)"))
+            }
             _ => data = Some(a),
         }
     }
@@ -104,19 +109,29 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<bool, String> {
-    let doc = std::fs::read_to_string(&args.schema).map_err(|e| format!("cannot read schema {}: {e}", args.schema))?;
+    let doc = std::fs::read_to_string(&args.schema)
+        .map_err(|e| format!("cannot read schema {}: {e}", args.schema))?;
     let schema = Schema::compile(&doc).map_err(|e| format!("{} [{}]", e, e.code()))?;
     let file = File::open(&args.data).map_err(|e| format!("cannot open {}: {e}", args.data))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut report = match &args.report {
         None => None,
         Some(path) => {
-            let f = BufWriter::new(File::create(path).map_err(|e| format!("cannot create report {path}: {e}"))?);
-            Some(if path.ends_with(".ndjson") { Report::Ndjson(f) } else { Report::Csv(ErrorCsvWriter::new(f)) })
+            let f = BufWriter::new(
+                File::create(path).map_err(|e| format!("cannot create report {path}: {e}"))?,
+            );
+            Some(if path.ends_with(".ndjson") {
+                Report::Ndjson(f)
+            } else {
+                Report::Csv(ErrorCsvWriter::new(f))
+            })
         }
     };
     let read = Arc::new(AtomicU64::new(0));
-    let reader = Counting { inner: std::io::BufReader::with_capacity(1 << 20, file), n: Arc::clone(&read) };
+    let reader = Counting {
+        inner: std::io::BufReader::with_capacity(1 << 20, file),
+        n: Arc::clone(&read),
+    };
     let mut opts = ValidateOptions::default();
     if let Some(t) = args.threads {
         opts.threads = t;
@@ -154,12 +169,18 @@ fn run(args: &Args) -> Result<bool, String> {
     let v = result.map_err(|e| format!("{} [{}]", e, e.code()))?;
     match report {
         Some(Report::Csv(w)) => {
-            w.finish().map_err(|e| format!("cannot write the report: {e}"))?;
+            w.finish()
+                .map_err(|e| format!("cannot write the report: {e}"))?;
         }
-        Some(Report::Ndjson(mut w)) => w.flush().map_err(|e| format!("cannot write the report: {e}"))?,
+        Some(Report::Ndjson(mut w)) => w
+            .flush()
+            .map_err(|e| format!("cannot write the report: {e}"))?,
         None => {}
     }
-    println!(r#"{{"totalRows":{},"validRows":{},"errorRows":{}}}"#, v.total_rows, v.valid_rows, v.error_rows);
+    println!(
+        r#"{{"totalRows":{},"validRows":{},"errorRows":{}}}"#,
+        v.total_rows, v.valid_rows, v.error_rows
+    );
     Ok(v.error_rows == 0)
 }
 

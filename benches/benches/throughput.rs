@@ -15,12 +15,24 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 const POP: &str = include_str!("../../examples/schemas/pop-1.0.json");
 
 fn rows() -> u64 {
-    std::env::var("BULK_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000)
+    std::env::var("BULK_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000)
 }
 
 fn file(format: bulk_ingest_bench::Format) -> Vec<u8> {
     let mut out = Vec::new();
-    generate(&GenOptions { rows: rows(), invalid_ratio: 0.05, seed: 42, format }, &mut out).expect("generate");
+    generate(
+        &GenOptions {
+            rows: rows(),
+            invalid_ratio: 0.05,
+            seed: 42,
+            format,
+        },
+        &mut out,
+    )
+    .expect("generate");
     out
 }
 
@@ -36,7 +48,10 @@ fn raw_ndjson(data: &[u8]) -> usize {
         }
         scratch.clear();
         scratch.extend_from_slice(line);
-        let mut tape = tape_store.take().unwrap_or_else(simd_json::Tape::null).reset();
+        let mut tape = tape_store
+            .take()
+            .unwrap_or_else(simd_json::Tape::null)
+            .reset();
         if simd_json::fill_tape(&mut scratch, &mut buffers, &mut tape).is_ok() {
             nodes += tape.0.len();
         }
@@ -100,10 +115,14 @@ fn bench_format(c: &mut Criterion, name: &str, gen: bulk_ingest_bench::Format, f
         }
     }
     for (label, threads) in [("validate_1core", 0), ("validate_2threads", 2)] {
-        let opts = ValidateOptions { threads, ..Default::default() };
+        let opts = ValidateOptions {
+            threads,
+            ..Default::default()
+        };
         g.bench_function(label, |b| {
             b.iter(|| {
-                let v = bulk_ingest::validate_bytes(&data, format, &schema, &opts, &mut |_| Ok(())).expect("valid file");
+                let v = bulk_ingest::validate_bytes(&data, format, &schema, &opts, &mut |_| Ok(()))
+                    .expect("valid file");
                 black_box(v.valid_rows)
             })
         });
@@ -112,7 +131,12 @@ fn bench_format(c: &mut Criterion, name: &str, gen: bulk_ingest_bench::Format, f
 }
 
 fn ndjson(c: &mut Criterion) {
-    bench_format(c, "ndjson", bulk_ingest_bench::Format::Ndjson, Format::Ndjson);
+    bench_format(
+        c,
+        "ndjson",
+        bulk_ingest_bench::Format::Ndjson,
+        Format::Ndjson,
+    );
 }
 
 fn json(c: &mut Criterion) {

@@ -44,7 +44,10 @@ pub struct RowBatch {
 impl RowBatch {
     /// An empty batch of rows with `ncols` values each.
     pub fn new(ncols: usize) -> Self {
-        RowBatch { ncols, ..Default::default() }
+        RowBatch {
+            ncols,
+            ..Default::default()
+        }
     }
 
     /// Number of rows.
@@ -222,7 +225,9 @@ impl StableHasher {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
             let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0 ^ w).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
+            self.0 = (self.0 ^ w)
+                .wrapping_mul(0x0000_0100_0000_01b3)
+                .rotate_left(29);
         }
         for &b in chunks.remainder() {
             self.0 = (self.0 ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
@@ -304,14 +309,29 @@ mod tests {
         b.add_chunk(Arc::new(b"abcdefghij".to_vec()));
         b.push(
             &[Cell::Str("a"), Cell::Int(5), Cell::Null],
-            RowMeta { row: 1, line: Some(2), raw: 0..3, chunk: 0, key_hash: 0 },
+            RowMeta {
+                row: 1,
+                line: Some(2),
+                raw: 0..3,
+                chunk: 0,
+                key_hash: 0,
+            },
         );
         b.push(
             &[Cell::Str("bé"), Cell::Num(1.5), Cell::Bool(true)],
-            RowMeta { row: 3, line: None, raw: 3..9, chunk: 0, key_hash: 0 },
+            RowMeta {
+                row: 3,
+                line: None,
+                raw: 3..9,
+                chunk: 0,
+                key_hash: 0,
+            },
         );
         assert_eq!(b.len(), 2);
-        assert_eq!(b.row(1).collect::<Vec<_>>(), vec![Cell::Str("bé"), Cell::Num(1.5), Cell::Bool(true)]);
+        assert_eq!(
+            b.row(1).collect::<Vec<_>>(),
+            vec![Cell::Str("bé"), Cell::Num(1.5), Cell::Bool(true)]
+        );
         assert_eq!(b.raw(1), b"defghi");
         b.renumber(10);
         assert_eq!(b.row_number(0), 11);
@@ -324,8 +344,17 @@ mod tests {
     fn key_hash_is_stable() {
         // Stored on disk: must never change.
         let h = key_hash(&[Cell::Str("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f")], &[0]);
-        assert_eq!(h, key_hash(&[Cell::Str("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f")], &[0]));
-        assert_ne!(h, key_hash(&[Cell::Str("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9e")], &[0]));
-        assert_eq!(key_hash(&[Cell::Int(42)], &[0]), key_hash(&[Cell::Str("42")], &[0]));
+        assert_eq!(
+            h,
+            key_hash(&[Cell::Str("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f")], &[0])
+        );
+        assert_ne!(
+            h,
+            key_hash(&[Cell::Str("3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9e")], &[0])
+        );
+        assert_eq!(
+            key_hash(&[Cell::Int(42)], &[0]),
+            key_hash(&[Cell::Str("42")], &[0])
+        );
     }
 }

@@ -72,7 +72,11 @@ pub enum Error {
     // --- lifecycle and storage
     /// A job state change that the state machine does not allow.
     #[error("cannot move job {job_id} from {from} to {to}")]
-    InvalidStateTransition { job_id: String, from: String, to: String },
+    InvalidStateTransition {
+        job_id: String,
+        from: String,
+        to: String,
+    },
     /// The storage backend failed (disk, database, object store); the message says how.
     #[error("storage error: {0}")]
     Storage(String),
@@ -159,7 +163,10 @@ mod tests {
             Error::UnsupportedMediaType("x".into()),
             Error::FileNotFound("x".into()),
             Error::JobNotFound("x".into()),
-            Error::SchemaNotFound { dataset: "d".into(), version: "v".into() },
+            Error::SchemaNotFound {
+                dataset: "d".into(),
+                version: "v".into(),
+            },
             Error::InvalidSchema("x".into()),
             Error::UploadUrlExpired("x".into()),
             Error::InvalidSignature("x".into()),
@@ -171,7 +178,11 @@ mod tests {
             Error::InvalidFileTemplate("x".into()),
             Error::MaxRowCountExceeded { rows: 2, limit: 1 },
             Error::ErrorLimitExceeded { limit: 1 },
-            Error::InvalidStateTransition { job_id: "j".into(), from: "a".into(), to: "b".into() },
+            Error::InvalidStateTransition {
+                job_id: "j".into(),
+                from: "a".into(),
+                to: "b".into(),
+            },
             Error::storage("x"),
         ];
         let codes: Vec<&str> = samples.iter().map(Error::code).collect();

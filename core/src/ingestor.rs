@@ -11,17 +11,20 @@ use std::time::{Duration, Instant};
 use crate::batch::{RowBatch, SinkTable};
 use crate::error::{Error, Result};
 use crate::format::{self, ResumePoint};
-use crate::model::{JobError, JobOptions, JobState, JobStatus, Timestamp, UploadTicket, UploadedFile};
+use crate::model::{
+    JobError, JobOptions, JobState, JobStatus, Timestamp, UploadTicket, UploadedFile,
+};
 use crate::pipeline::{self, enforce_unique, ChunkResult, Flow, PassOptions, Start};
-use crate::unique::UniqueTracker;
 use crate::report::{self, ReportKind};
 use crate::schema::Schema;
 use crate::signing::{new_id, pct_encode, ParsedUrl, SignedRequest, Signer};
 use crate::storage::{
-    BlobStore, Checkpoint, ChunkCommit, FailedRow, JobRecord, Lease, LocalBlobStore, MemoryBlobStore,
-    MemoryStateStore, NewJob, ReceivedInfo, SchemaRecord, SqliteStateStore, StateStore, UploadRecord,
+    BlobStore, Checkpoint, ChunkCommit, FailedRow, JobRecord, Lease, LocalBlobStore,
+    MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, SchemaRecord, SqliteStateStore,
+    StateStore, UploadRecord,
 };
 use crate::types::{Format, RowError};
+use crate::unique::UniqueTracker;
 
 /// The tenant of calls that name none.
 pub const DEFAULT_TENANT: &str = "default";
@@ -157,7 +160,9 @@ pub struct Ingestor {
 
 impl std::fmt::Debug for Ingestor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingestor").field("instance", &self.inner.shared.instance).finish()
+        f.debug_struct("Ingestor")
+            .field("instance", &self.inner.shared.instance)
+            .finish()
     }
 }
 
@@ -166,8 +171,12 @@ impl Ingestor {
     /// `blobs/`. Several processes may open the same directory.
     pub fn open(dir: impl AsRef<Path>, mut opts: IngestorOptions) -> Result<Self> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::storage(format!("cannot create data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::storage(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         if opts.secret.is_none() {
             opts.secret = Some(load_or_create_secret(&dir.join("secret.key"))?);
         }
@@ -178,11 +187,19 @@ impl Ingestor {
 
     /// Everything in memory (tests, one-shot hosts).
     pub fn in_memory(opts: IngestorOptions) -> Result<Self> {
-        Self::with_storage(Arc::new(MemoryStateStore::new()), Arc::new(MemoryBlobStore::new()), opts)
+        Self::with_storage(
+            Arc::new(MemoryStateStore::new()),
+            Arc::new(MemoryBlobStore::new()),
+            opts,
+        )
     }
 
     /// Any storage backend.
-    pub fn with_storage(state: Arc<dyn StateStore>, blobs: Arc<dyn BlobStore>, opts: IngestorOptions) -> Result<Self> {
+    pub fn with_storage(
+        state: Arc<dyn StateStore>,
+        blobs: Arc<dyn BlobStore>,
+        opts: IngestorOptions,
+    ) -> Result<Self> {
         if opts.lease < Duration::from_millis(100) {
             return Err(Error::invalid("lease must be at least 100 ms"));
         }
@@ -213,7 +230,12 @@ impl Ingestor {
                 .map_err(|e| Error::storage(format!("cannot start a worker thread: {e}")))?;
             handles.push(h);
         }
-        Ok(Ingestor { inner: Arc::new(Inner { shared, workers: Mutex::new(handles) }) })
+        Ok(Ingestor {
+            inner: Arc::new(Inner {
+                shared,
+                workers: Mutex::new(handles),
+            }),
+        })
     }
 
     fn shared(&self) -> &Shared {
@@ -222,7 +244,12 @@ impl Ingestor {
 
     /// Registers a schema for `dataset` under `version` (JSON Schema subset or Table Schema,
     /// detected). Versions are immutable: the same document again is fine, another is not.
-    pub fn register_schema(&self, dataset: &str, version: &str, schema_json: &str) -> Result<Schema> {
+    pub fn register_schema(
+        &self,
+        dataset: &str,
+        version: &str,
+        schema_json: &str,
+    ) -> Result<Schema> {
         check_name("dataset", dataset)?;
         check_name("version", version)?;
         let schema = Schema::compile(schema_json)?;
@@ -247,7 +274,11 @@ impl Ingestor {
 
     /// Routes valid rows of `dataset` to a host sink instead of the default table.
     pub fn set_sink(&self, dataset: &str, sink: Arc<dyn Sink>) {
-        self.shared().sinks.lock().unwrap_or_else(|e| e.into_inner()).insert(dataset.to_string(), sink);
+        self.shared()
+            .sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dataset.to_string(), sink);
     }
 
     /// Issues an upload ticket.
@@ -260,7 +291,9 @@ impl Ingestor {
         if file_name.len() > 1024 {
             return Err(Error::invalid("fileName must be at most 1024 bytes"));
         }
-        let format = req.format.ok_or_else(|| Error::invalid("format is required: one of ndjson, json, csv"))?;
+        let format = req
+            .format
+            .ok_or_else(|| Error::invalid("format is required: one of ndjson, json, csv"))?;
         let secs = req.expires_in_seconds.unwrap_or(3600);
         if !(1..=86_400).contains(&secs) {
             return Err(Error::invalid(format!(
@@ -283,24 +316,28 @@ impl Ingestor {
             received: None,
         })?;
         let content_type = format.content_type();
-        let upload_url = match s.blobs.presign_put(&blob_key, content_type, Duration::from_secs(secs as u64))? {
-            Some(url) => url,
-            None => {
-                let req = SignedRequest {
-                    action: "upload".into(),
-                    resource: file_id.clone(),
-                    expires: expires_at.unix_seconds(),
-                    content_type: content_type.into(),
-                };
-                format!(
-                    "{}/uploads/{}?expires={}&sig={}",
-                    s.opts.base_url.trim_end_matches('/'),
-                    file_id,
-                    req.expires,
-                    s.signer.sign(&req)
-                )
-            }
-        };
+        let upload_url =
+            match s
+                .blobs
+                .presign_put(&blob_key, content_type, Duration::from_secs(secs as u64))?
+            {
+                Some(url) => url,
+                None => {
+                    let req = SignedRequest {
+                        action: "upload".into(),
+                        resource: file_id.clone(),
+                        expires: expires_at.unix_seconds(),
+                        content_type: content_type.into(),
+                    };
+                    format!(
+                        "{}/uploads/{}?expires={}&sig={}",
+                        s.opts.base_url.trim_end_matches('/'),
+                        file_id,
+                        req.expires,
+                        s.signer.sign(&req)
+                    )
+                }
+            };
         Ok(UploadTicket {
             file_id,
             upload_url,
@@ -315,12 +352,24 @@ impl Ingestor {
     /// Receives an upload's body sent to its signed URL (`url` may be the full URL or its path
     /// and query). Checks signature, expiry, content type and size; streams the body to the
     /// blob store.
-    pub fn receive_upload(&self, url: &str, content_type: &str, body: &mut dyn Read) -> Result<UploadedFile> {
+    pub fn receive_upload(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &mut dyn Read,
+    ) -> Result<UploadedFile> {
         let s = self.shared();
         let parsed = ParsedUrl::parse(url)?;
         let file_id = parsed.last_segment().to_string();
-        let bad = || Error::InvalidSignature("this is not a valid upload URL: use the uploadUrl exactly as issued".into());
-        let expires: i64 = parsed.get("expires").and_then(|e| e.parse().ok()).ok_or_else(bad)?;
+        let bad = || {
+            Error::InvalidSignature(
+                "this is not a valid upload URL: use the uploadUrl exactly as issued".into(),
+            )
+        };
+        let expires: i64 = parsed
+            .get("expires")
+            .and_then(|e| e.parse().ok())
+            .ok_or_else(bad)?;
         let sig = parsed.get("sig").ok_or_else(bad)?;
         let upload = s.state.get_upload(&file_id)?.ok_or_else(bad)?;
         let req = SignedRequest {
@@ -341,7 +390,9 @@ impl Ingestor {
                 content_type
             )));
         }
-        let info = s.blobs.put(&upload.blob_key, body, Some(s.opts.max_upload_bytes))?;
+        let info = s
+            .blobs
+            .put(&upload.blob_key, body, Some(s.opts.max_upload_bytes))?;
         let received = ReceivedInfo {
             size: info.size,
             sha256: info.sha256.clone(),
@@ -362,7 +413,9 @@ impl Ingestor {
     /// The upload `file_id` of `tenant` (`FILE_NOT_FOUND` for another tenant's).
     pub fn upload(&self, file_id: &str, tenant: Option<&str>) -> Result<UploadedFile> {
         let u = self.shared().upload_of(file_id, tenant)?;
-        let r = u.received.ok_or_else(|| Error::UploadNotReceived(file_id.to_string()))?;
+        let r = u
+            .received
+            .ok_or_else(|| Error::UploadNotReceived(file_id.to_string()))?;
         Ok(UploadedFile {
             file_id: u.file_id,
             file_name: u.file_name,
@@ -392,7 +445,10 @@ impl Ingestor {
             }
         }
         let upload = s.upload_of(&req.file_id, req.tenant.as_deref())?;
-        let received = upload.received.clone().ok_or_else(|| Error::UploadNotReceived(req.file_id.clone()))?;
+        let received = upload
+            .received
+            .clone()
+            .ok_or_else(|| Error::UploadNotReceived(req.file_id.clone()))?;
         let schema = s.schema(&req.dataset, &req.schema_version)?;
         let max_rows = match (req.options.max_rows, schema.max_rows()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -404,7 +460,11 @@ impl Ingestor {
             let names = check.csv_header.clone().unwrap_or_default();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             schema.csv_columns(&refs)?;
-            let framer = format::Framer::new(s.blobs.open(&upload.blob_key, 0)?, Format::Csv, Default::default())?;
+            let framer = format::Framer::new(
+                s.blobs.open(&upload.blob_key, 0)?,
+                Format::Csv,
+                Default::default(),
+            )?;
             csv_header = framer.csv_header_raw().map(<[u8]>::to_vec);
         }
         let now = Timestamp::now();
@@ -473,14 +533,25 @@ impl Ingestor {
     }
 
     /// Streams a report of the job to `w`.
-    pub fn write_report(&self, job_id: &str, kind: ReportKind, tenant: Option<&str>, w: &mut dyn Write) -> Result<()> {
+    pub fn write_report(
+        &self,
+        job_id: &str,
+        kind: ReportKind,
+        tenant: Option<&str>,
+        w: &mut dyn Write,
+    ) -> Result<()> {
         let s = self.shared();
         let job = s.job_of(job_id, tenant)?;
         report::write(s.state.as_ref(), &job, kind, w)
     }
 
     /// Every row error of the job (`ReportFormat::Csv` or `Ndjson`), as bytes.
-    pub fn report(&self, job_id: &str, format: report::ReportFormat, tenant: Option<&str>) -> Result<Vec<u8>> {
+    pub fn report(
+        &self,
+        job_id: &str,
+        format: report::ReportFormat,
+        tenant: Option<&str>,
+    ) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         self.write_report(job_id, ReportKind::Errors(format), tenant, &mut out)?;
         Ok(out)
@@ -503,7 +574,9 @@ impl Ingestor {
     ) -> Result<String> {
         let s = self.shared();
         if !(1..=86_400 * 7).contains(&expires_in_seconds) {
-            return Err(Error::invalid("expiresInSeconds must be between 1 and 604800"));
+            return Err(Error::invalid(
+                "expiresInSeconds must be between 1 and 604800",
+            ));
         }
         s.job_of(job_id, tenant)?;
         let expires = Timestamp::now().unix_seconds() + expires_in_seconds;
@@ -527,11 +600,18 @@ impl Ingestor {
     pub fn download(&self, url: &str) -> Result<Download> {
         let s = self.shared();
         let parsed = ParsedUrl::parse(url)?;
-        let bad = || Error::InvalidSignature("this is not a valid download URL: use it exactly as issued".into());
+        let bad = || {
+            Error::InvalidSignature(
+                "this is not a valid download URL: use it exactly as issued".into(),
+            )
+        };
         let mut segs = parsed.path.trim_end_matches('/').rsplit('/');
         let kind_s = segs.next().ok_or_else(bad)?.to_string();
         let job_id = segs.next().ok_or_else(bad)?.to_string();
-        let expires: i64 = parsed.get("expires").and_then(|e| e.parse().ok()).ok_or_else(bad)?;
+        let expires: i64 = parsed
+            .get("expires")
+            .and_then(|e| e.parse().ok())
+            .ok_or_else(bad)?;
         let sig = parsed.get("sig").ok_or_else(bad)?;
         let req = SignedRequest {
             action: "download".into(),
@@ -539,17 +619,26 @@ impl Ingestor {
             expires,
             content_type: String::new(),
         };
-        s.signer.verify(&req, sig, Timestamp::now()).map_err(|e| match e {
-            Error::UploadUrlExpired(_) => {
-                Error::UploadUrlExpired("this download URL has expired; request a new one".into())
-            }
-            e => e,
-        })?;
+        s.signer
+            .verify(&req, sig, Timestamp::now())
+            .map_err(|e| match e {
+                Error::UploadUrlExpired(_) => Error::UploadUrlExpired(
+                    "this download URL has expired; request a new one".into(),
+                ),
+                e => e,
+            })?;
         let kind: ReportKind = kind_s.parse()?;
-        let job = s.state.get_job(&job_id)?.ok_or_else(|| Error::JobNotFound(job_id.clone()))?;
+        let job = s
+            .state
+            .get_job(&job_id)?
+            .ok_or_else(|| Error::JobNotFound(job_id.clone()))?;
         let mut body = Vec::new();
         report::write(s.state.as_ref(), &job, kind, &mut body)?;
-        Ok(Download { content_type: kind.content_type(job.format), file_name: kind.file_name(&job_id, job.format), body })
+        Ok(Download {
+            content_type: kind.content_type(job.format),
+            file_name: kind.file_name(&job_id, job.format),
+            body,
+        })
     }
 
     /// Runs queued jobs on the calling thread until none is left; returns how many ran.
@@ -557,7 +646,10 @@ impl Ingestor {
         let s = self.shared();
         let worker = s.next_worker_id();
         let mut n = 0;
-        while let Some(job) = s.state.claim_next(&worker, Timestamp::now(), s.opts.lease)? {
+        while let Some(job) = s
+            .state
+            .claim_next(&worker, Timestamp::now(), s.opts.lease)?
+        {
             s.run_claimed(job, &worker, None);
             n += 1;
         }
@@ -571,11 +663,19 @@ impl Ingestor {
     }
 
     /// `run_job` with valid rows going to `sink` (a binding's callback) instead of the table.
-    pub fn run_job_with_sink(&self, job_id: &str, tenant: Option<&str>, sink: Option<Arc<dyn Sink>>) -> Result<JobStatus> {
+    pub fn run_job_with_sink(
+        &self,
+        job_id: &str,
+        tenant: Option<&str>,
+        sink: Option<Arc<dyn Sink>>,
+    ) -> Result<JobStatus> {
         let s = self.shared();
         s.job_of(job_id, tenant)?;
         let worker = s.next_worker_id();
-        if let Some(job) = s.state.claim_job(job_id, &worker, Timestamp::now(), s.opts.lease)? {
+        if let Some(job) = s
+            .state
+            .claim_job(job_id, &worker, Timestamp::now(), s.opts.lease)?
+        {
             s.run_claimed(job, &worker, sink);
         }
         self.job(job_id, tenant)
@@ -584,7 +684,9 @@ impl Ingestor {
     /// Rows stored in the default sink table of `dataset` under `version`'s schema.
     pub fn stored_rows(&self, dataset: &str, version: &str) -> Result<u64> {
         let schema = self.schema(dataset, version)?;
-        self.shared().state.count_sink_rows(&SinkTable::for_schema(dataset, &schema))
+        self.shared()
+            .state
+            .count_sink_rows(&SinkTable::for_schema(dataset, &schema))
     }
 
     /// The storage behind this ingestor.
@@ -594,7 +696,12 @@ impl Ingestor {
 }
 
 fn check_name(what: &str, v: &str) -> Result<()> {
-    if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+    if v.is_empty()
+        || v.len() > 64
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
         return Err(Error::invalid(format!(
             "{what} '{v}' must be 1..64 characters of letters, digits, '_', '-' or '.'"
         )));
@@ -605,7 +712,9 @@ fn check_name(what: &str, v: &str) -> Result<()> {
 fn tenant_of(t: &Option<String>) -> Result<&str> {
     match t.as_deref() {
         None => Ok(DEFAULT_TENANT),
-        Some(t) if t.is_empty() || t.len() > 256 => Err(Error::invalid("tenant must be 1..256 bytes")),
+        Some(t) if t.is_empty() || t.len() > 256 => {
+            Err(Error::invalid("tenant must be 1..256 bytes"))
+        }
         Some(t) => Ok(t),
     }
 }
@@ -621,15 +730,22 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>> {
         Ok(v) if !v.is_empty() => return Ok(v),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::storage(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Error::storage(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
     }
     let secret = crate::storage::hex(&random_bytes(32)?).into_bytes();
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &secret).map_err(|e| Error::storage(format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::write(&tmp, &secret)
+        .map_err(|e| Error::storage(format!("cannot write {}: {e}", tmp.display())))?;
     // Another process may have won the race: keep whichever landed first.
     if std::fs::hard_link(&tmp, path).is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return std::fs::read(path).map_err(|e| Error::storage(format!("cannot read {}: {e}", path.display())));
+        return std::fs::read(path)
+            .map_err(|e| Error::storage(format!("cannot read {}: {e}", path.display())));
     }
     let _ = std::fs::remove_file(&tmp);
     Ok(secret)
@@ -643,20 +759,35 @@ impl Shared {
     }
 
     fn next_worker_id(&self) -> String {
-        format!("{}-{}", self.instance, self.worker_seq.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{}",
+            self.instance,
+            self.worker_seq.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     fn schema(&self, dataset: &str, version: &str) -> Result<Schema> {
         let key = (dataset.to_string(), version.to_string());
-        if let Some(s) = self.schemas.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(s) = self
+            .schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(s.clone());
         }
-        let rec = self.state.get_schema(dataset, version)?.ok_or_else(|| Error::SchemaNotFound {
-            dataset: dataset.to_string(),
-            version: version.to_string(),
-        })?;
+        let rec =
+            self.state
+                .get_schema(dataset, version)?
+                .ok_or_else(|| Error::SchemaNotFound {
+                    dataset: dataset.to_string(),
+                    version: version.to_string(),
+                })?;
         let schema = Schema::compile(&rec.source)?;
-        self.schemas.lock().unwrap_or_else(|e| e.into_inner()).insert(key, schema.clone());
+        self.schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, schema.clone());
         Ok(schema)
     }
 
@@ -678,7 +809,11 @@ impl Shared {
 
     fn status(&self, job: JobRecord) -> Result<JobStatus> {
         let errors = if job.error_rows > 0 {
-            let n = job.options.error_sample.map(|n| n as usize).unwrap_or(self.opts.error_sample);
+            let n = job
+                .options
+                .error_sample
+                .map(|n| n as usize)
+                .unwrap_or(self.opts.error_sample);
             self.state.job_errors(&job.job_id, n)?
         } else {
             Vec::new()
@@ -704,7 +839,10 @@ impl Shared {
     /// Runs a claimed job to its end (or until its lease is lost or it is cancelled). Every
     /// outcome is recorded in the store; nothing is returned.
     fn run_claimed(&self, job: JobRecord, worker: &str, sink: Option<Arc<dyn Sink>>) {
-        let lease = Lease { job_id: job.job_id.clone(), worker: worker.to_string() };
+        let lease = Lease {
+            job_id: job.job_id.clone(),
+            worker: worker.to_string(),
+        };
         let lost = AtomicBool::new(false);
         let done = (Mutex::new(false), Condvar::new());
         let outcome = std::thread::scope(|scope| {
@@ -713,12 +851,18 @@ impl Shared {
                 let period = self.opts.lease / 3;
                 let mut g = done.0.lock().unwrap_or_else(|e| e.into_inner());
                 while !*g {
-                    let (ng, _) = done.1.wait_timeout(g, period).unwrap_or_else(|e| e.into_inner());
+                    let (ng, _) = done
+                        .1
+                        .wait_timeout(g, period)
+                        .unwrap_or_else(|e| e.into_inner());
                     g = ng;
                     if *g {
                         break;
                     }
-                    match self.state.heartbeat(&lease, Timestamp::now().plus(self.opts.lease)) {
+                    match self
+                        .state
+                        .heartbeat(&lease, Timestamp::now().plus(self.opts.lease))
+                    {
                         Ok(true) => {}
                         Ok(false) => lost.store(true, Ordering::SeqCst),
                         Err(_) => {}
@@ -735,8 +879,12 @@ impl Shared {
             Ok(Some((state, error))) => self.state.finish_job(&lease, state, error.as_ref(), now),
             Ok(None) => Ok(false),
             Err(e) => {
-                let err = JobError { code: e.code().to_string(), message: e.to_string() };
-                self.state.finish_job(&lease, JobState::Failed, Some(&err), now)
+                let err = JobError {
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                };
+                self.state
+                    .finish_job(&lease, JobState::Failed, Some(&err), now)
             }
         };
         self.notify();
@@ -752,7 +900,13 @@ impl Shared {
     ) -> Result<Option<(JobState, Option<JobError>)>> {
         let schema = self.schema(&job.dataset, &job.schema_version)?;
         let table = SinkTable::for_schema(&job.dataset, &schema);
-        let sink = sink.or_else(|| self.sinks.lock().unwrap_or_else(|e| e.into_inner()).get(&job.dataset).cloned());
+        let sink = sink.or_else(|| {
+            self.sinks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&job.dataset)
+                .cloned()
+        });
         let sink_ctx = SinkContext {
             job_id: job.job_id.clone(),
             dataset: job.dataset.clone(),
@@ -760,7 +914,8 @@ impl Shared {
             table: table.clone(),
         };
         if let Some(info) = self.blobs.stat(&job.blob_key)? {
-            if info.size != job.blob.size || (job.blob.etag.is_some() && info.etag != job.blob.etag) {
+            if info.size != job.blob.size || (job.blob.etag.is_some() && info.etag != job.blob.etag)
+            {
                 return Err(Error::CorruptedFile(format!(
                     "the uploaded file changed after the job started (size {} then {}); upload it again under a new file id",
                     job.blob.size, info.size
@@ -771,29 +926,44 @@ impl Shared {
         }
         let cp = job.checkpoint;
         let start = Start {
-            resume: (cp.offset > 0).then_some(ResumePoint { offset: cp.offset, line: cp.line }),
+            resume: (cp.offset > 0).then_some(ResumePoint {
+                offset: cp.offset,
+                line: cp.line,
+            }),
             rows_before: cp.rows,
         };
         // Per-file `unique` fields are checked in memory; after a resume, the keys of the rows
         // before the checkpoint are read again first.
-        let mut tracker = UniqueTracker::new(schema.unique_slots().iter().map(|&s| vec![s]).collect());
+        let mut tracker =
+            UniqueTracker::new(schema.unique_slots().iter().map(|&s| vec![s]).collect());
         if !tracker.is_empty() && cp.rows > 0 {
             pipeline::run(
                 self.blobs.open(&job.blob_key, 0)?,
                 job.format,
                 &schema,
                 Start::default(),
-                PassOptions { threads: self.opts.threads.max(1), chunk_size: self.opts.chunk_size },
-                &mut |_| Ok(()),
+                PassOptions {
+                    threads: self.opts.threads.max(1),
+                    chunk_size: self.opts.chunk_size,
+                },
                 &mut |r: ChunkResult| {
                     for i in 0..r.batch.len() {
                         if r.batch.row_number(i) <= cp.rows {
                             tracker.check(&r.batch, i);
                         }
                     }
-                    let last = r.batch.len().checked_sub(1).map(|i| r.batch.row_number(i)).unwrap_or(0);
+                    let last = r
+                        .batch
+                        .len()
+                        .checked_sub(1)
+                        .map(|i| r.batch.row_number(i))
+                        .unwrap_or(0);
                     let last_failed = r.failed.last().map(|f| f.0).unwrap_or(0);
-                    Ok(if last.max(last_failed) >= cp.rows { Flow::Stop } else { Flow::Continue })
+                    Ok(if last.max(last_failed) >= cp.rows {
+                        Flow::Stop
+                    } else {
+                        Flow::Continue
+                    })
                 },
             )?;
         }
@@ -812,7 +982,9 @@ impl Shared {
                 .map(|(row, line, data, range)| FailedRow {
                     row: *row,
                     line: *line,
-                    raw: data.get(range.start as usize..range.end as usize).unwrap_or(&[]),
+                    raw: data
+                        .get(range.start as usize..range.end as usize)
+                        .unwrap_or(&[]),
                 })
                 .collect();
             let c = ChunkCommit {
@@ -821,7 +993,11 @@ impl Shared {
                 store_rows: sink.is_none(),
                 errors: &group.errors,
                 failed: &failed,
-                checkpoint: Checkpoint { offset: group.end.offset, line: group.end.line, rows: rows_seen },
+                checkpoint: Checkpoint {
+                    offset: group.end.offset,
+                    line: group.end.line,
+                    rows: rows_seen,
+                },
                 lease_until: Timestamp::now().plus(self.opts.lease),
             };
             let mut cb = |b: &RowBatch, rows: &[usize]| -> Result<()> {
@@ -830,7 +1006,11 @@ impl Shared {
                     None => Ok(()),
                 }
             };
-            let out = self.state.commit_chunk(lease, &c, if sink.is_some() { Some(&mut cb) } else { None })?;
+            let out = self.state.commit_chunk(
+                lease,
+                &c,
+                if sink.is_some() { Some(&mut cb) } else { None },
+            )?;
             drop(failed);
             group.clear();
             self.notify();
@@ -841,8 +1021,10 @@ impl Shared {
             job.format,
             &schema,
             start,
-            PassOptions { threads: self.opts.threads.max(1), chunk_size: self.opts.chunk_size },
-            &mut |_| Ok(()),
+            PassOptions {
+                threads: self.opts.threads.max(1),
+                chunk_size: self.opts.chunk_size,
+            },
             &mut |mut r: ChunkResult| {
                 if lost.load(Ordering::SeqCst) || self.shutdown.load(Ordering::SeqCst) {
                     return Ok(Flow::Stop);
@@ -870,7 +1052,10 @@ impl Shared {
                                 let err = Error::ErrorLimitExceeded { limit };
                                 result = Some((
                                     JobState::Failed,
-                                    Some(JobError { code: err.code().into(), message: err.to_string() }),
+                                    Some(JobError {
+                                        code: err.code().into(),
+                                        message: err.to_string(),
+                                    }),
                                 ));
                                 return Ok(Flow::Stop);
                             }
@@ -898,13 +1083,22 @@ impl Shared {
         if let Some(limit) = max_errors {
             if error_rows > limit {
                 let err = Error::ErrorLimitExceeded { limit };
-                return Ok(Some((JobState::Failed, Some(JobError { code: err.code().into(), message: err.to_string() }))));
+                return Ok(Some((
+                    JobState::Failed,
+                    Some(JobError {
+                        code: err.code().into(),
+                        message: err.to_string(),
+                    }),
+                )));
             }
         }
         Ok(Some(if processed == 0 && error_rows == 0 {
             (
                 JobState::Failed,
-                Some(JobError { code: "INVALID_FILE_FORMAT".into(), message: "the file has no data rows".into() }),
+                Some(JobError {
+                    code: "INVALID_FILE_FORMAT".into(),
+                    message: "the file has no data rows".into(),
+                }),
             )
         } else if processed == 0 {
             // Every row failed: the row errors say why.
@@ -941,7 +1135,11 @@ impl Group {
     fn add(&mut self, r: ChunkResult) {
         self.batch.append(r.batch);
         self.errors.extend(r.errors);
-        self.failed.extend(r.failed.into_iter().map(|(row, line, range)| (row, line, Arc::clone(&r.data), range)));
+        self.failed.extend(
+            r.failed
+                .into_iter()
+                .map(|(row, line, range)| (row, line, Arc::clone(&r.data), range)),
+        );
         self.end = r.end;
         self.is_last = r.is_last;
         self.chunks += 1;

@@ -23,15 +23,16 @@ mod validate;
 pub use batch::{ColumnType, RowBatch, RowMeta, SinkTable};
 pub use error::{Error, Result, ERROR_CODES};
 pub use ingestor::{
-    Download, IngestRequest, Ingestor, IngestorOptions, Sink, SinkContext, UploadRequest, DEFAULT_TENANT,
+    Download, IngestRequest, Ingestor, IngestorOptions, Sink, SinkContext, UploadRequest,
+    DEFAULT_TENANT,
 };
 pub use model::{JobError, JobOptions, JobState, JobStatus, Timestamp, UploadTicket, UploadedFile};
 pub use report::{ErrorCsvWriter, ReportFormat, ReportKind};
 pub use schema::{Field, FieldType, Schema, SchemaDialect};
 pub use storage::{
-    BlobInfo, BlobStore, Checkpoint, ChunkCommit, CommitOutcome, FailedRow, JobRecord, Lease, LocalBlobStore,
-    MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, SchemaRecord, SinkCallback, SqliteStateStore,
-    StateStore, UploadRecord,
+    BlobInfo, BlobStore, Checkpoint, ChunkCommit, CommitOutcome, FailedRow, JobRecord, Lease,
+    LocalBlobStore, MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, SchemaRecord,
+    SinkCallback, SqliteStateStore, StateStore, UploadRecord,
 };
 pub use types::{Cell, Format, RowError, RowErrorCode, ROW_ERROR_CODES};
 pub use validate::{validate, validate_bytes, validate_file, ValidateOptions, Validation};

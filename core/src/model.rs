@@ -16,7 +16,9 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// The current time.
     pub fn now() -> Self {
-        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
         Timestamp(d.as_millis() as i64)
     }
     /// Milliseconds since the epoch.
@@ -113,7 +115,10 @@ impl JobState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            JobState::Completed | JobState::PartiallyCompleted | JobState::Failed | JobState::Cancelled
+            JobState::Completed
+                | JobState::PartiallyCompleted
+                | JobState::Failed
+                | JobState::Cancelled
         )
     }
 

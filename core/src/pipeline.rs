@@ -29,13 +29,18 @@ pub(crate) struct PassOptions {
 
 impl Default for PassOptions {
     fn default() -> Self {
-        PassOptions { threads: default_threads(), chunk_size: 1 << 20 }
+        PassOptions {
+            threads: default_threads(),
+            chunk_size: 1 << 20,
+        }
     }
 }
 
 /// The machine's parallelism (at least 1).
 pub(crate) fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Where a pass starts.
@@ -71,32 +76,28 @@ pub(crate) enum Flow {
     Stop,
 }
 
-/// Facts known once the stream is opened.
-pub(crate) struct Opened {
-    pub csv_header_raw: Option<Vec<u8>>,
-}
-
 struct Ctx<'s> {
     schema: &'s Schema,
     format: Format,
     csv: Option<CsvColumns>,
 }
 
-/// Runs one pass over `reader`. `on_open` sees the stream's header facts first; `on_chunk`
-/// receives every chunk's results in file order, and may stop the pass.
+/// Runs one pass over `reader`. `on_chunk` receives every chunk's results in file order, and may stop the pass.
 pub(crate) fn run<R: Read + Send>(
     reader: R,
     format: Format,
     schema: &Schema,
     start: Start,
     opts: PassOptions,
-    on_open: &mut dyn FnMut(&Opened) -> Result<()>,
     on_chunk: &mut dyn FnMut(ChunkResult) -> Result<Flow>,
 ) -> Result<()> {
     let framer = Framer::new(
         reader,
         format,
-        FramerOptions { chunk_size: opts.chunk_size, resume: start.resume },
+        FramerOptions {
+            chunk_size: opts.chunk_size,
+            resume: start.resume,
+        },
     )?;
     let csv = match format {
         Format::Csv => {
@@ -106,8 +107,11 @@ pub(crate) fn run<R: Read + Send>(
         }
         _ => None,
     };
-    on_open(&Opened { csv_header_raw: framer.csv_header_raw().map(<[u8]>::to_vec) })?;
-    let ctx = Ctx { schema, format, csv };
+    let ctx = Ctx {
+        schema,
+        format,
+        csv,
+    };
     let mut rows_before = start.rows_before;
     let mut deliver = |mut r: ChunkResult| -> Result<Flow> {
         let base = rows_before;
@@ -181,12 +185,21 @@ fn run_parallel<R: Read + Send>(
             });
         }
         drop(res_tx);
-        merge_in_order(&res_rx, deliver)
-        // Leaving the scope drops `res_rx`: the threads see closed channels and stop.
+        // Only the threads may hold the chunk receiver: when they stop, the framer's next send
+        // fails and it stops too.
+        drop(chunk_rx);
+        let r = merge_in_order(&res_rx, deliver);
+        // Dropping the results receiver makes every validator's next send fail, so the scope
+        // can join them even when the pass stopped early.
+        drop(res_rx);
+        r
     })
 }
 
-fn merge_in_order(rx: &Receiver<Msg>, deliver: &mut dyn FnMut(ChunkResult) -> Result<Flow>) -> Result<()> {
+fn merge_in_order(
+    rx: &Receiver<Msg>,
+    deliver: &mut dyn FnMut(ChunkResult) -> Result<Flow>,
+) -> Result<()> {
     let mut pending: BTreeMap<u64, Result<ChunkResult>> = BTreeMap::new();
     let mut next = 0u64;
     loop {
@@ -204,7 +217,9 @@ fn merge_in_order(rx: &Receiver<Msg>, deliver: &mut dyn FnMut(ChunkResult) -> Re
                 return if pending.is_empty() {
                     Ok(())
                 } else {
-                    Err(Error::storage("a validation thread stopped before its chunk was done"))
+                    Err(Error::storage(
+                        "a validation thread stopped before its chunk was done",
+                    ))
                 };
             }
         }
@@ -237,9 +252,13 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
     let mut rel_row = 0u64;
     match ctx.format {
         Format::Ndjson | Format::Json => {
-            let mut buffers = s.buffers.take().unwrap_or_else(|| simd_json::Buffers::new(4096));
+            let mut buffers = s
+                .buffers
+                .take()
+                .unwrap_or_else(|| simd_json::Buffers::new(4096));
             let mut tape_store = s.tape.take();
-            let rows: Box<dyn Iterator<Item = format::RawRow<'_>>> = if ctx.format == Format::Ndjson {
+            let rows: Box<dyn Iterator<Item = format::RawRow<'_>>> = if ctx.format == Format::Ndjson
+            {
                 Box::new(format::ndjson_rows(view))
             } else {
                 Box::new(format::json_array_rows(view))
@@ -249,13 +268,26 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                 let range = range_in(&view.data, raw.bytes);
                 s.row.clear();
                 s.row.extend_from_slice(raw.bytes);
-                let mut tape = tape_store.take().unwrap_or_else(simd_json::Tape::null).reset();
+                let mut tape = tape_store
+                    .take()
+                    .unwrap_or_else(simd_json::Tape::null)
+                    .reset();
                 let mut cells: Vec<Cell<'_>> = std::mem::take(&mut s.cells);
                 let before = out.errors.len();
                 let valid = match simd_json::fill_tape(&mut s.row, &mut buffers, &mut tape) {
-                    Ok(()) => ctx.schema.validate_json(&tape.0, rel_row, Some(raw.line), &mut cells, &mut out.errors),
+                    Ok(()) => ctx.schema.validate_json(
+                        &tape.0,
+                        rel_row,
+                        Some(raw.line),
+                        &mut cells,
+                        &mut out.errors,
+                    ),
                     Err(e) => {
-                        out.errors.push(malformed(rel_row, raw.line, &format!("not valid JSON: {e}")));
+                        out.errors.push(malformed(
+                            rel_row,
+                            raw.line,
+                            &format!("not valid JSON: {e}"),
+                        ));
                         false
                     }
                 };
@@ -263,7 +295,13 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                     let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
                     out.batch.push(
                         &cells,
-                        RowMeta { row: rel_row, line: Some(raw.line), raw: range, chunk: chunk_idx, key_hash: h },
+                        RowMeta {
+                            row: rel_row,
+                            line: Some(raw.line),
+                            raw: range,
+                            chunk: chunk_idx,
+                            key_hash: h,
+                        },
                     );
                 } else {
                     debug_assert!(out.errors.len() > before);
@@ -286,13 +324,26 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                 let range = range_in(&view.data, rec.raw.bytes);
                 let line = rec.raw.line;
                 let mut cells: Vec<Cell<'_>> = std::mem::take(&mut s.cells);
-                let valid =
-                    ctx.schema.validate_csv(cols, rec.record, rec.ends, rel_row, Some(line), &mut cells, &mut out.errors);
+                let valid = ctx.schema.validate_csv(
+                    cols,
+                    rec.record,
+                    rec.ends,
+                    rel_row,
+                    Some(line),
+                    &mut cells,
+                    &mut out.errors,
+                );
                 if valid {
                     let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
                     out.batch.push(
                         &cells,
-                        RowMeta { row: rel_row, line: Some(line), raw: range, chunk: chunk_idx, key_hash: h },
+                        RowMeta {
+                            row: rel_row,
+                            line: Some(line),
+                            raw: range,
+                            chunk: chunk_idx,
+                            key_hash: h,
+                        },
                     );
                 } else {
                     out.failed.push((rel_row, Some(line), range));
@@ -323,7 +374,13 @@ fn range_in(data: &[u8], part: &[u8]) -> Range<u32> {
 }
 
 fn malformed(row: u64, line: u64, why: &str) -> RowError {
-    RowError { row, line: Some(line), field: None, code: RowErrorCode::MalformedRow, message: format!("row is {why}") }
+    RowError {
+        row,
+        line: Some(line),
+        field: None,
+        code: RowErrorCode::MalformedRow,
+        message: format!("row is {why}"),
+    }
 }
 
 /// Applies per-file uniqueness (in file order) to a chunk's results: each later occurrence of
@@ -336,7 +393,11 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
     let mut new_errors = Vec::new();
     for i in 0..r.batch.len() {
         if let Some(slots) = tracker.check(&r.batch, i) {
-            let names: Vec<&str> = slots.iter().filter_map(|&s| schema.fields().get(s)).map(|f| f.name.as_str()).collect();
+            let names: Vec<&str> = slots
+                .iter()
+                .filter_map(|&s| schema.fields().get(s))
+                .map(|f| f.name.as_str())
+                .collect();
             let mut key = String::new();
             r.batch.key_text(i, slots, &mut key);
             let shown: String = key.replace('\u{1f}', ", ").chars().take(80).collect();
@@ -346,7 +407,11 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
                 line: m.line,
                 field: Some(names.join(",")),
                 code: RowErrorCode::Unique,
-                message: format!("{}: \"{}\" duplicates an earlier row of the file (must be unique)", names.join(","), shown),
+                message: format!(
+                    "{}: \"{}\" duplicates an earlier row of the file (must be unique)",
+                    names.join(","),
+                    shown
+                ),
             });
             r.failed.push((m.row, m.line, m.raw.clone()));
             dups.push(i);
@@ -359,4 +424,78 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
     r.errors.extend(new_errors);
     r.errors.sort_by_key(|e| e.row);
     r.failed.sort_by_key(|f| f.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str = r#"{"type":"object","properties":{"id":{"type":"integer"}},"required":["id"]}"#;
+
+    fn lines(n: usize) -> Vec<u8> {
+        (1..=n).map(|i| format!("{{\"id\":{i}}}\n")).collect::<String>().into_bytes()
+    }
+
+    #[test]
+    fn stopping_early_joins_every_thread() {
+        // Many small chunks: the channels fill up while the caller stops after the first one.
+        let data = lines(50_000);
+        let schema = Schema::compile(SCHEMA).unwrap();
+        for threads in [0, 1, 2, 4] {
+            let mut seen = 0;
+            run(
+                &data[..],
+                Format::Ndjson,
+                &schema,
+                Start::default(),
+                PassOptions { threads, chunk_size: 256 },
+                &mut |_| {
+                    seen += 1;
+                    Ok(Flow::Stop)
+                },
+            )
+            .unwrap();
+            assert_eq!(seen, 1);
+            let err = run(
+                &data[..],
+                Format::Ndjson,
+                &schema,
+                Start::default(),
+                PassOptions { threads, chunk_size: 256 },
+                &mut |_| Err(Error::storage("sink down")),
+            );
+            assert_eq!(err.unwrap_err().code(), "STORAGE_ERROR");
+        }
+    }
+
+    #[test]
+    fn parallel_and_serial_passes_agree_exactly() {
+        let mut data = lines(20_000);
+        // Some invalid rows spread over many chunks.
+        for i in (0..data.len()).step_by(997) {
+            if data[i] == b'1' {
+                data[i] = b'x';
+            }
+        }
+        let schema = Schema::compile(SCHEMA).unwrap();
+        let collect = |threads: usize, chunk_size: usize| {
+            let mut rows = Vec::new();
+            let mut errors = Vec::new();
+            run(&data[..], Format::Ndjson, &schema, Start::default(), PassOptions { threads, chunk_size }, &mut |r| {
+                for i in 0..r.batch.len() {
+                    rows.push((r.batch.row_number(i), r.batch.meta(i).line, r.batch.raw(i).to_vec()));
+                }
+                errors.extend(r.errors);
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+            (rows, errors)
+        };
+        let serial = collect(0, 1 << 20);
+        assert!(!serial.1.is_empty());
+        assert_eq!(serial.0.len() + serial.1.len(), 20_000);
+        for (threads, chunk) in [(1, 300), (2, 1000), (3, 4096), (0, 77)] {
+            assert_eq!(collect(threads, chunk), serial, "threads {threads}, chunk {chunk}");
+        }
+    }
 }

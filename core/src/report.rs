@@ -39,7 +39,9 @@ impl FromStr for ReportFormat {
         match s {
             "csv" => Ok(ReportFormat::Csv),
             "ndjson" => Ok(ReportFormat::Ndjson),
-            other => Err(Error::invalid(format!("report format '{other}' is not supported; use csv or ndjson"))),
+            other => Err(Error::invalid(format!(
+                "report format '{other}' is not supported; use csv or ndjson"
+            ))),
         }
     }
 }
@@ -122,11 +124,18 @@ pub(crate) fn error_csv_line(out: &mut Vec<u8>, e: &RowError) {
 }
 
 /// Streams a report of `job` to `w`.
-pub(crate) fn write(state: &dyn StateStore, job: &JobRecord, kind: ReportKind, w: &mut dyn Write) -> Result<()> {
+pub(crate) fn write(
+    state: &dyn StateStore,
+    job: &JobRecord,
+    kind: ReportKind,
+    w: &mut dyn Write,
+) -> Result<()> {
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut first = true;
     match kind {
-        ReportKind::Errors(ReportFormat::Csv) => buf.extend_from_slice(ERRORS_CSV_HEADER.as_bytes()),
+        ReportKind::Errors(ReportFormat::Csv) => {
+            buf.extend_from_slice(ERRORS_CSV_HEADER.as_bytes())
+        }
         ReportKind::FailedRows => match job.format {
             Format::Csv => buf.extend_from_slice(job.csv_header.as_deref().unwrap_or(b"")),
             Format::Json => buf.extend_from_slice(b"[\n"),
@@ -207,15 +216,25 @@ mod tests {
                 message: "name: \"a,b\" does not match".into(),
             },
         );
-        assert_eq!(String::from_utf8(out).unwrap(), "3,4,name,PATTERN,\"name: \"\"a,b\"\" does not match\"\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "3,4,name,PATTERN,\"name: \"\"a,b\"\" does not match\"\n"
+        );
     }
 
     #[test]
     fn kinds_parse() {
-        for k in [ReportKind::Errors(ReportFormat::Csv), ReportKind::Errors(ReportFormat::Ndjson), ReportKind::FailedRows] {
+        for k in [
+            ReportKind::Errors(ReportFormat::Csv),
+            ReportKind::Errors(ReportFormat::Ndjson),
+            ReportKind::FailedRows,
+        ] {
             assert_eq!(k.as_str().parse::<ReportKind>().unwrap(), k);
         }
-        assert_eq!("pdf".parse::<ReportKind>().unwrap_err().code(), "INVALID_REQUEST");
+        assert_eq!(
+            "pdf".parse::<ReportKind>().unwrap_err().code(),
+            "INVALID_REQUEST"
+        );
     }
 }
 
@@ -228,7 +247,10 @@ pub struct ErrorCsvWriter<W: Write> {
 impl<W: Write> ErrorCsvWriter<W> {
     /// Starts the report with its header line.
     pub fn new(w: W) -> Self {
-        ErrorCsvWriter { w, buf: ERRORS_CSV_HEADER.as_bytes().to_vec() }
+        ErrorCsvWriter {
+            w,
+            buf: ERRORS_CSV_HEADER.as_bytes().to_vec(),
+        }
     }
 
     /// Adds one error.

@@ -35,7 +35,9 @@ pub(crate) struct SignedRequest {
 
 impl Signer {
     pub fn new(secret: &[u8]) -> Self {
-        Signer { key: secret.to_vec() }
+        Signer {
+            key: secret.to_vec(),
+        }
     }
 
     fn mac(&self, req: &SignedRequest) -> HmacSha256 {
@@ -58,7 +60,9 @@ impl Signer {
     /// Checks the signature (constant time), then the expiry.
     pub fn verify(&self, req: &SignedRequest, sig_hex: &str, now: Timestamp) -> Result<()> {
         let sig = unhex(sig_hex).ok_or_else(bad_signature)?;
-        self.mac(req).verify_slice(&sig).map_err(|_| bad_signature())?;
+        self.mac(req)
+            .verify_slice(&sig)
+            .map_err(|_| bad_signature())?;
         if now.unix_seconds() > req.expires {
             return Err(Error::UploadUrlExpired(format!(
                 "this URL expired at {}; request a new one",
@@ -76,7 +80,9 @@ fn unreachable_hmac() -> HmacSha256 {
 }
 
 fn bad_signature() -> Error {
-    Error::InvalidSignature("the URL's signature does not match: use the URL exactly as it was issued".into())
+    Error::InvalidSignature(
+        "the URL's signature does not match: use the URL exactly as it was issued".into(),
+    )
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
@@ -89,13 +95,17 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     };
-    s.as_bytes().chunks(2).map(|p| Some(v(p[0])? << 4 | v(p[1])?)).collect()
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| Some(v(p[0])? << 4 | v(p[1])?))
+        .collect()
 }
 
 /// A new id `prefix-YYYYMMDD-<24 hex digits>`: 96 random bits from the OS.
 pub(crate) fn new_id(prefix: &str, now: Timestamp) -> Result<String> {
     let mut bytes = [0u8; 12];
-    getrandom::getrandom(&mut bytes).map_err(|e| Error::storage(format!("no randomness for ids: {e}")))?;
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| Error::storage(format!("no randomness for ids: {e}")))?;
     Ok(format!("{prefix}-{}-{}", now.yyyymmdd(), hex(&bytes)))
 }
 
@@ -158,20 +168,32 @@ impl ParsedUrl {
         for kv in query.split('&').filter(|s| !s.is_empty()) {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             let (Some(k), Some(v)) = (pct_decode(k), pct_decode(v)) else {
-                return Err(Error::InvalidSignature("the URL's query is not well formed".into()));
+                return Err(Error::InvalidSignature(
+                    "the URL's query is not well formed".into(),
+                ));
             };
             pairs.push((k, v));
         }
-        Ok(ParsedUrl { path: path.to_string(), query: pairs })
+        Ok(ParsedUrl {
+            path: path.to_string(),
+            query: pairs,
+        })
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The last path segment.
     pub fn last_segment(&self) -> &str {
-        self.path.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+        self.path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
     }
 }
 
@@ -197,14 +219,35 @@ mod tests {
         // Any change to what was signed breaks it.
         let mut other = req(2000);
         other.content_type = "application/json".into();
-        assert_eq!(s.verify(&other, &sig, now).unwrap_err().code(), "INVALID_SIGNATURE");
-        assert_eq!(s.verify(&req(2001), &sig, now).unwrap_err().code(), "INVALID_SIGNATURE");
-        assert_eq!(Signer::new(b"other").verify(&req(2000), &sig, now).unwrap_err().code(), "INVALID_SIGNATURE");
-        assert_eq!(s.verify(&req(2000), "zz", now).unwrap_err().code(), "INVALID_SIGNATURE");
-        assert_eq!(s.verify(&req(2000), "", now).unwrap_err().code(), "INVALID_SIGNATURE");
+        assert_eq!(
+            s.verify(&other, &sig, now).unwrap_err().code(),
+            "INVALID_SIGNATURE"
+        );
+        assert_eq!(
+            s.verify(&req(2001), &sig, now).unwrap_err().code(),
+            "INVALID_SIGNATURE"
+        );
+        assert_eq!(
+            Signer::new(b"other")
+                .verify(&req(2000), &sig, now)
+                .unwrap_err()
+                .code(),
+            "INVALID_SIGNATURE"
+        );
+        assert_eq!(
+            s.verify(&req(2000), "zz", now).unwrap_err().code(),
+            "INVALID_SIGNATURE"
+        );
+        assert_eq!(
+            s.verify(&req(2000), "", now).unwrap_err().code(),
+            "INVALID_SIGNATURE"
+        );
         // Expired (checked after the signature).
         let late = Timestamp(2_001_000);
-        assert_eq!(s.verify(&req(2000), &sig, late).unwrap_err().code(), "UPLOAD_URL_EXPIRED");
+        assert_eq!(
+            s.verify(&req(2000), &sig, late).unwrap_err().code(),
+            "UPLOAD_URL_EXPIRED"
+        );
     }
 
     #[test]
@@ -219,7 +262,8 @@ mod tests {
 
     #[test]
     fn urls_parse() {
-        let u = ParsedUrl::parse("http://h:8080/uploads/file-1?expires=5&ct=text%2Fcsv&sig=ab#x").unwrap();
+        let u = ParsedUrl::parse("http://h:8080/uploads/file-1?expires=5&ct=text%2Fcsv&sig=ab#x")
+            .unwrap();
         assert_eq!(u.path, "/uploads/file-1");
         assert_eq!(u.last_segment(), "file-1");
         assert_eq!(u.get("ct"), Some("text/csv"));

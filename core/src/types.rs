@@ -45,11 +45,19 @@ impl Format {
     /// insensitive) names this format. `application/jsonl` and `application/ndjson` are accepted
     /// for NDJSON, `application/csv` for CSV.
     pub fn accepts_content_type(self, header: &str) -> bool {
-        let mime = header.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = header
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match self {
             Format::Ndjson => matches!(
                 mime.as_str(),
-                "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines"
+                "application/x-ndjson"
+                    | "application/ndjson"
+                    | "application/jsonl"
+                    | "application/x-jsonlines"
             ),
             Format::Json => mime == "application/json",
             Format::Csv => matches!(mime.as_str(), "text/csv" | "application/csv"),
@@ -190,7 +198,10 @@ mod tests {
         for (i, c) in RowErrorCode::ALL.into_iter().enumerate() {
             assert_eq!(c.as_str(), ROW_ERROR_CODES[i]);
             assert_eq!(c.as_str().parse::<RowErrorCode>().unwrap(), c);
-            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.as_str()));
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.as_str())
+            );
         }
     }
 
@@ -202,6 +213,9 @@ mod tests {
         }
         assert!(Format::Csv.accepts_content_type("text/csv; charset=utf-8"));
         assert!(!Format::Csv.accepts_content_type("application/json"));
-        assert_eq!("xml".parse::<Format>().unwrap_err().code(), "INVALID_REQUEST");
+        assert_eq!(
+            "xml".parse::<Format>().unwrap_err().code(),
+            "INVALID_REQUEST"
+        );
     }
 }

@@ -47,7 +47,13 @@ pub(crate) struct UniqueTracker {
 
 impl UniqueTracker {
     pub fn new(constraints: Vec<Vec<usize>>) -> Self {
-        UniqueTracker { constraints: constraints.into_iter().map(|c| (c, KeySet::default())).collect(), text: String::new() }
+        UniqueTracker {
+            constraints: constraints
+                .into_iter()
+                .map(|c| (c, KeySet::default()))
+                .collect(),
+            text: String::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -59,7 +65,10 @@ impl UniqueTracker {
     pub fn check(&mut self, batch: &RowBatch, i: usize) -> Option<&[usize]> {
         let mut violated = None;
         for (n, (slots, set)) in self.constraints.iter_mut().enumerate() {
-            if slots.iter().any(|&s| matches!(batch.cell(i, s), crate::types::Cell::Null)) {
+            if slots
+                .iter()
+                .any(|&s| matches!(batch.cell(i, s), crate::types::Cell::Null))
+            {
                 continue;
             }
             batch.key_text(i, slots, &mut self.text);

@@ -25,7 +25,12 @@ pub struct ValidateOptions {
 
 impl Default for ValidateOptions {
     fn default() -> Self {
-        ValidateOptions { threads: pipeline::default_threads(), chunk_size: 1 << 20, max_rows: None, error_sample: 100 }
+        ValidateOptions {
+            threads: pipeline::default_threads(),
+            chunk_size: 1 << 20,
+            max_rows: None,
+            error_sample: 100,
+        }
     }
 }
 
@@ -58,14 +63,21 @@ pub fn validate(
         constraints.push(vec![s]);
     }
     let mut tracker = UniqueTracker::new(constraints);
-    let mut v = Validation { total_rows: 0, valid_rows: 0, error_rows: 0, errors: Vec::new() };
+    let mut v = Validation {
+        total_rows: 0,
+        valid_rows: 0,
+        error_rows: 0,
+        errors: Vec::new(),
+    };
     pipeline::run(
         reader,
         format,
         schema,
         Start::default(),
-        PassOptions { threads: opts.threads, chunk_size: opts.chunk_size },
-        &mut |_| Ok(()),
+        PassOptions {
+            threads: opts.threads,
+            chunk_size: opts.chunk_size,
+        },
         &mut |mut r| {
             enforce_unique(&mut r, &mut tracker, schema);
             v.total_rows += r.rows;
@@ -86,7 +98,10 @@ pub fn validate(
     };
     if let Some(limit) = limit {
         if v.total_rows > limit {
-            return Err(Error::MaxRowCountExceeded { rows: v.total_rows, limit });
+            return Err(Error::MaxRowCountExceeded {
+                rows: v.total_rows,
+                limit,
+            });
         }
     }
     Ok(v)
@@ -103,7 +118,13 @@ pub fn validate_file(
     let path = path.as_ref();
     let f = std::fs::File::open(path)
         .map_err(|e| Error::FileNotFound(format!("{} ({e})", path.display())))?;
-    validate(std::io::BufReader::with_capacity(1 << 20, f), format, schema, opts, on_error)
+    validate(
+        std::io::BufReader::with_capacity(1 << 20, f),
+        format,
+        schema,
+        opts,
+        on_error,
+    )
 }
 
 /// [`validate`] on bytes in memory.

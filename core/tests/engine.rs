@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bulk_ingest::{
-    Error, Format, IngestRequest, Ingestor, JobOptions, JobState, ReportFormat, ReportKind, RowBatch, RowErrorCode,
-    Sink, SinkContext, UploadRequest,
+    Error, Format, IngestRequest, Ingestor, JobOptions, JobState, ReportFormat, ReportKind,
+    RowBatch, RowErrorCode, Sink, SinkContext, UploadRequest,
 };
 use common::*;
 
@@ -19,7 +19,11 @@ fn pop_ingestor(workers: usize) -> Ingestor {
     ing
 }
 
-fn ticket(ing: &Ingestor, format: Format, expires: Option<i64>) -> Result<bulk_ingest::UploadTicket, Error> {
+fn ticket(
+    ing: &Ingestor,
+    format: Format,
+    expires: Option<i64>,
+) -> Result<bulk_ingest::UploadTicket, Error> {
     ing.create_upload(&UploadRequest {
         file_name: "f".into(),
         format: Some(format),
@@ -33,24 +37,47 @@ fn upload_tickets_are_signed_and_bounded() {
     let ing = pop_ingestor(0);
     let t = ticket(&ing, Format::Ndjson, None).unwrap();
     assert!(t.file_id.starts_with("file-"), "{}", t.file_id);
-    assert!(t.upload_url.starts_with("http://127.0.0.1:9/bulk/uploads/"), "{}", t.upload_url);
+    assert!(
+        t.upload_url.starts_with("http://127.0.0.1:9/bulk/uploads/"),
+        "{}",
+        t.upload_url
+    );
     assert!(t.upload_url.contains("sig="));
     assert_eq!(t.content_type, "application/x-ndjson");
     let in_an_hour = bulk_ingest::Timestamp::now().unix_seconds() + 3600;
     assert!((t.expires_at.unix_seconds() - in_an_hour).abs() <= 2);
-    assert_eq!(ticket(&ing, Format::Csv, None).unwrap().content_type, "text/csv");
-    assert_eq!(ticket(&ing, Format::Json, Some(86_400)).unwrap().content_type, "application/json");
+    assert_eq!(
+        ticket(&ing, Format::Csv, None).unwrap().content_type,
+        "text/csv"
+    );
+    assert_eq!(
+        ticket(&ing, Format::Json, Some(86_400))
+            .unwrap()
+            .content_type,
+        "application/json"
+    );
     for bad in [0, -5, 86_401] {
         let e = ticket(&ing, Format::Csv, Some(bad)).unwrap_err();
         assert_eq!(e.code(), "INVALID_REQUEST");
         assert!(e.to_string().contains("expiresInSeconds"), "{e}");
     }
-    let e = ing.create_upload(&UploadRequest { file_name: "".into(), format: Some(Format::Csv), ..Default::default() });
+    let e = ing.create_upload(&UploadRequest {
+        file_name: "".into(),
+        format: Some(Format::Csv),
+        ..Default::default()
+    });
     assert_eq!(e.unwrap_err().code(), "INVALID_REQUEST");
-    let e = ing.create_upload(&UploadRequest { file_name: "x".into(), format: None, ..Default::default() });
+    let e = ing.create_upload(&UploadRequest {
+        file_name: "x".into(),
+        format: None,
+        ..Default::default()
+    });
     assert_eq!(e.unwrap_err().code(), "INVALID_REQUEST");
     // Ids are unguessable: two tickets never share one.
-    assert_ne!(ticket(&ing, Format::Csv, None).unwrap().file_id, ticket(&ing, Format::Csv, None).unwrap().file_id);
+    assert_ne!(
+        ticket(&ing, Format::Csv, None).unwrap().file_id,
+        ticket(&ing, Format::Csv, None).unwrap().file_id
+    );
 }
 
 #[test]
@@ -61,30 +88,54 @@ fn receive_upload_checks_everything_and_records_the_body() {
 
     // Forged: signature of another URL, or a tampered expiry.
     let forged = t.upload_url.replace("sig=", "sig=00");
-    assert_eq!(ing.receive_upload(&forged, &t.content_type, &mut &body[..]).unwrap_err().code(), "INVALID_SIGNATURE");
+    assert_eq!(
+        ing.receive_upload(&forged, &t.content_type, &mut &body[..])
+            .unwrap_err()
+            .code(),
+        "INVALID_SIGNATURE"
+    );
     let tampered = t.upload_url.replace("expires=", "expires=9");
-    assert_eq!(ing.receive_upload(&tampered, &t.content_type, &mut &body[..]).unwrap_err().code(), "INVALID_SIGNATURE");
+    assert_eq!(
+        ing.receive_upload(&tampered, &t.content_type, &mut &body[..])
+            .unwrap_err()
+            .code(),
+        "INVALID_SIGNATURE"
+    );
     let other = ticket(&ing, Format::Ndjson, None).unwrap();
     let swapped = format!(
         "{}?{}",
         t.upload_url.split('?').next().unwrap(),
         other.upload_url.split('?').nth(1).unwrap()
     );
-    assert_eq!(ing.receive_upload(&swapped, &t.content_type, &mut &body[..]).unwrap_err().code(), "INVALID_SIGNATURE");
+    assert_eq!(
+        ing.receive_upload(&swapped, &t.content_type, &mut &body[..])
+            .unwrap_err()
+            .code(),
+        "INVALID_SIGNATURE"
+    );
     // Wrong content type.
-    let e = ing.receive_upload(&t.upload_url, "text/csv", &mut &body[..]).unwrap_err();
+    let e = ing
+        .receive_upload(&t.upload_url, "text/csv", &mut &body[..])
+        .unwrap_err();
     assert_eq!(e.code(), "UNSUPPORTED_MEDIA_TYPE");
     assert!(e.to_string().contains("application/x-ndjson"), "{e}");
     // Path and query alone are enough; the body's size and hash are recorded.
     let path = &t.upload_url["http://127.0.0.1:9".len()..];
-    let got = ing.receive_upload(path, "application/x-ndjson; charset=utf-8", &mut &body[..]).unwrap();
+    let got = ing
+        .receive_upload(path, "application/x-ndjson; charset=utf-8", &mut &body[..])
+        .unwrap();
     assert_eq!(got.size, body.len() as u64);
     assert_eq!(got.sha256.len(), 64);
     assert_eq!(ing.upload(&t.file_id, None).unwrap().sha256, got.sha256);
     // Once only.
-    let e = ing.receive_upload(&t.upload_url, &t.content_type, &mut &b"{}"[..]).unwrap_err();
+    let e = ing
+        .receive_upload(&t.upload_url, &t.content_type, &mut &b"{}"[..])
+        .unwrap_err();
     assert_eq!(e.code(), "UPLOAD_ALREADY_RECEIVED");
-    assert_eq!(ing.upload(&t.file_id, None).unwrap().size, body.len() as u64);
+    assert_eq!(
+        ing.upload(&t.file_id, None).unwrap().size,
+        body.len() as u64
+    );
 }
 
 #[test]
@@ -95,9 +146,14 @@ fn expired_upload_urls_are_refused() {
     while bulk_ingest::Timestamp::now().unix_seconds() <= t.expires_at.unix_seconds() {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let e = ing.receive_upload(&t.upload_url, &t.content_type, &mut &b"{}\n"[..]).unwrap_err();
+    let e = ing
+        .receive_upload(&t.upload_url, &t.content_type, &mut &b"{}\n"[..])
+        .unwrap_err();
     assert_eq!(e.code(), "UPLOAD_URL_EXPIRED");
-    assert_eq!(ing.upload(&t.file_id, None).unwrap_err().code(), "UPLOAD_NOT_RECEIVED");
+    assert_eq!(
+        ing.upload(&t.file_id, None).unwrap_err().code(),
+        "UPLOAD_NOT_RECEIVED"
+    );
 }
 
 #[test]
@@ -108,12 +164,15 @@ fn oversized_uploads_leave_nothing_behind() {
     let ing = Ingestor::open(&dir, o).unwrap();
     let t = ticket(&ing, Format::Ndjson, None).unwrap();
     let big = vec![b' '; 1000];
-    let e = ing.receive_upload(&t.upload_url, &t.content_type, &mut &big[..]).unwrap_err();
+    let e = ing
+        .receive_upload(&t.upload_url, &t.content_type, &mut &big[..])
+        .unwrap_err();
     assert_eq!(e.code(), "FILE_TOO_LARGE");
     // Nothing is left in the blob directory, and the file id can still take a proper body.
     let leftovers: Vec<_> = walk(&dir.join("blobs"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    ing.receive_upload(&t.upload_url, &t.content_type, &mut &b"{}\n"[..]).unwrap();
+    ing.receive_upload(&t.upload_url, &t.content_type, &mut &b"{}\n"[..])
+        .unwrap();
 }
 
 fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -140,13 +199,29 @@ fn start_ingest_refuses_what_it_cannot_run() {
         schema_version: version.into(),
         ..Default::default()
     };
-    assert_eq!(ing.start_ingest(&req("file-nope", "1.0")).unwrap_err().code(), "FILE_NOT_FOUND");
+    assert_eq!(
+        ing.start_ingest(&req("file-nope", "1.0"))
+            .unwrap_err()
+            .code(),
+        "FILE_NOT_FOUND"
+    );
     let t = ticket(&ing, Format::Ndjson, None).unwrap();
-    assert_eq!(ing.start_ingest(&req(&t.file_id, "1.0")).unwrap_err().code(), "UPLOAD_NOT_RECEIVED");
+    assert_eq!(
+        ing.start_ingest(&req(&t.file_id, "1.0"))
+            .unwrap_err()
+            .code(),
+        "UPLOAD_NOT_RECEIVED"
+    );
     let (body, _) = pop_ndjson(2, 3, 0);
     let id = upload(&ing, Format::Ndjson, &body, None);
-    assert_eq!(ing.start_ingest(&req(&id, "9.9")).unwrap_err().code(), "SCHEMA_NOT_FOUND");
-    assert_eq!(ing.start_ingest(&req(&id, "")).unwrap_err().code(), "INVALID_REQUEST");
+    assert_eq!(
+        ing.start_ingest(&req(&id, "9.9")).unwrap_err().code(),
+        "SCHEMA_NOT_FOUND"
+    );
+    assert_eq!(
+        ing.start_ingest(&req(&id, "")).unwrap_err().code(),
+        "INVALID_REQUEST"
+    );
     let mut r = req(&id, "1.0");
     r.metadata = Some(serde_json::json!([1, 2]));
     assert_eq!(ing.start_ingest(&r).unwrap_err().code(), "INVALID_REQUEST");
@@ -159,7 +234,10 @@ fn start_ingest_refuses_what_it_cannot_run() {
     r.options.max_rows = Some(2);
     let e = ing.start_ingest(&r).unwrap_err();
     assert_eq!(e.code(), "MAX_ROW_COUNT_EXCEEDED");
-    assert!(e.to_string().contains('3') && e.to_string().contains('2'), "{e}");
+    assert!(
+        e.to_string().contains('3') && e.to_string().contains('2'),
+        "{e}"
+    );
     // File-level problems too.
     let bad = upload(&ing, Format::Json, b"[{\"a\":1},", None);
     let e = ing.start_ingest(&req(&bad, "1.0")).unwrap_err();
@@ -185,7 +263,11 @@ fn a_job_runs_through_its_states_with_seed_counts() {
     req.options = JobOptions::default();
     let queued = ing.start_ingest(&req).unwrap();
     assert_eq!(queued.status, JobState::Queued);
-    assert_eq!(queued.total_rows, Some(1000), "totalRows is known before processing");
+    assert_eq!(
+        queued.total_rows,
+        Some(1000),
+        "totalRows is known before processing"
+    );
     assert_eq!(queued.processed_rows, 0);
     assert!(queued.started_at.is_none() && queued.completed_at.is_none());
     assert!(queued.job_id.starts_with("job-"));
@@ -195,7 +277,10 @@ fn a_job_runs_through_its_states_with_seed_counts() {
     assert_eq!(done.processed_rows, 1000 - bad);
     assert_eq!(done.error_rows, bad);
     assert_eq!(done.errors.len(), 100, "the first 100 row errors");
-    assert!(done.errors.windows(2).all(|w| w[0].row < w[1].row), "ordered by row");
+    assert!(
+        done.errors.windows(2).all(|w| w[0].row < w[1].row),
+        "ordered by row"
+    );
     assert_eq!(done.errors[0].row, 10);
     assert_eq!(done.errors[0].line, Some(10));
     assert_eq!(done.errors[0].code, RowErrorCode::Minimum);
@@ -205,12 +290,24 @@ fn a_job_runs_through_its_states_with_seed_counts() {
     assert_eq!(ing.stored_rows("pop", "1.0").unwrap(), 1000 - bad);
     // Seed JSON names.
     let v = serde_json::to_value(&done).unwrap();
-    for k in ["jobId", "status", "totalRows", "processedRows", "errorRows", "errors", "startedAt", "completedAt"] {
+    for k in [
+        "jobId",
+        "status",
+        "totalRows",
+        "processedRows",
+        "errorRows",
+        "errors",
+        "startedAt",
+        "completedAt",
+    ] {
         assert!(v.get(k).is_some(), "{k} missing in {v}");
     }
     assert_eq!(v["status"], "partially_completed");
     // Terminal states never change.
-    assert_eq!(ing.cancel(&done.job_id, None).unwrap_err().code(), "INVALID_STATE_TRANSITION");
+    assert_eq!(
+        ing.cancel(&done.job_id, None).unwrap_err().code(),
+        "INVALID_STATE_TRANSITION"
+    );
 }
 
 #[test]
@@ -238,7 +335,10 @@ fn completed_and_failed_outcomes() {
             file_id: id,
             dataset: "pop".into(),
             schema_version: "1.0".into(),
-            options: JobOptions { max_error_rows: Some(3), ..Default::default() },
+            options: JobOptions {
+                max_error_rows: Some(3),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap();
@@ -254,15 +354,30 @@ fn cancel_and_wait() {
     let (body, _) = pop_ndjson(7, 10, 0);
     let job = ingest(&ing, &upload(&ing, Format::Ndjson, &body, None), "pop");
     // wait returns at the timeout with the job still queued (no worker).
-    let st = ing.wait(&job.job_id, Duration::from_millis(50), None).unwrap();
+    let st = ing
+        .wait(&job.job_id, Duration::from_millis(50), None)
+        .unwrap();
     assert_eq!(st.status, JobState::Queued);
     let st = ing.cancel(&job.job_id, None).unwrap();
     assert_eq!(st.status, JobState::Cancelled);
     assert!(st.completed_at.is_some());
-    assert_eq!(ing.run_pending().unwrap(), 0, "a cancelled job is never run");
-    assert_eq!(ing.job(&job.job_id, None).unwrap().status, JobState::Cancelled);
-    assert_eq!(ing.cancel(&job.job_id, None).unwrap_err().code(), "INVALID_STATE_TRANSITION");
-    assert_eq!(ing.job("job-unknown", None).unwrap_err().code(), "JOB_NOT_FOUND");
+    assert_eq!(
+        ing.run_pending().unwrap(),
+        0,
+        "a cancelled job is never run"
+    );
+    assert_eq!(
+        ing.job(&job.job_id, None).unwrap().status,
+        JobState::Cancelled
+    );
+    assert_eq!(
+        ing.cancel(&job.job_id, None).unwrap_err().code(),
+        "INVALID_STATE_TRANSITION"
+    );
+    assert_eq!(
+        ing.job("job-unknown", None).unwrap_err().code(),
+        "JOB_NOT_FOUND"
+    );
 }
 
 #[test]
@@ -279,12 +394,32 @@ fn tenants_see_only_their_own() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(ing.job(&job.job_id, None).unwrap_err().code(), "JOB_NOT_FOUND");
-    assert_eq!(ing.job(&job.job_id, Some("globex")).unwrap_err().code(), "JOB_NOT_FOUND");
-    assert_eq!(ing.cancel(&job.job_id, Some("globex")).unwrap_err().code(), "JOB_NOT_FOUND");
-    assert_eq!(ing.failed_rows(&job.job_id, Some("globex")).unwrap_err().code(), "JOB_NOT_FOUND");
-    assert_eq!(ing.upload(&id, Some("globex")).unwrap_err().code(), "FILE_NOT_FOUND");
-    assert_eq!(ing.job(&job.job_id, Some("acme")).unwrap().status, JobState::Queued);
+    assert_eq!(
+        ing.job(&job.job_id, None).unwrap_err().code(),
+        "JOB_NOT_FOUND"
+    );
+    assert_eq!(
+        ing.job(&job.job_id, Some("globex")).unwrap_err().code(),
+        "JOB_NOT_FOUND"
+    );
+    assert_eq!(
+        ing.cancel(&job.job_id, Some("globex")).unwrap_err().code(),
+        "JOB_NOT_FOUND"
+    );
+    assert_eq!(
+        ing.failed_rows(&job.job_id, Some("globex"))
+            .unwrap_err()
+            .code(),
+        "JOB_NOT_FOUND"
+    );
+    assert_eq!(
+        ing.upload(&id, Some("globex")).unwrap_err().code(),
+        "FILE_NOT_FOUND"
+    );
+    assert_eq!(
+        ing.job(&job.job_id, Some("acme")).unwrap().status,
+        JobState::Queued
+    );
 }
 
 #[test]
@@ -300,7 +435,10 @@ fn the_primary_key_holds_across_jobs() {
     assert_eq!(again.status, JobState::Failed);
     assert_eq!(again.processed_rows, 0);
     assert_eq!(again.error_rows, 300);
-    assert!(again.errors.iter().any(|e| e.code == RowErrorCode::Unique && e.field.as_deref() == Some("eventId")));
+    assert!(again
+        .errors
+        .iter()
+        .any(|e| e.code == RowErrorCode::Unique && e.field.as_deref() == Some("eventId")));
     assert_eq!(ing.stored_rows("pop", "1.0").unwrap(), 300 - bad);
     // In-file duplicates: the first occurrence wins.
     let mut dup = pop_line(10, 1);
@@ -309,7 +447,11 @@ fn the_primary_key_holds_across_jobs() {
     dup.push('\n');
     dup.push_str(&pop_line(10, 1));
     dup.push('\n');
-    let job = ingest(&ing, &upload(&ing, Format::Ndjson, dup.as_bytes(), None), "pop");
+    let job = ingest(
+        &ing,
+        &upload(&ing, Format::Ndjson, dup.as_bytes(), None),
+        "pop",
+    );
     let st = ing.wait(&job.job_id, WAIT, None).unwrap();
     assert_eq!((st.processed_rows, st.error_rows), (2, 1));
     assert_eq!(st.errors[0].row, 3);
@@ -323,7 +465,12 @@ struct Collect {
 }
 
 impl Sink for Collect {
-    fn write(&self, ctx: &SinkContext, batch: &RowBatch, rows: &[usize]) -> bulk_ingest::Result<()> {
+    fn write(
+        &self,
+        ctx: &SinkContext,
+        batch: &RowBatch,
+        rows: &[usize],
+    ) -> bulk_ingest::Result<()> {
         let mut got = self.rows.lock().unwrap();
         if let Some(n) = self.fail_after {
             if got.len() + rows.len() > n {
@@ -353,8 +500,14 @@ fn a_host_sink_receives_the_valid_rows() {
     assert_eq!(st.processed_rows, 500 - bad);
     let rows = sink.rows.lock().unwrap();
     assert_eq!(rows.len() as u64, 500 - bad);
-    assert!(rows.iter().all(|(j, r, id)| j == &job.job_id && r % 50 != 0 && id == &uuid(11, *r)));
-    assert_eq!(ing.stored_rows("pop", "1.0").unwrap(), 0, "rows went to the host sink, not the table");
+    assert!(rows
+        .iter()
+        .all(|(j, r, id)| j == &job.job_id && r % 50 != 0 && id == &uuid(11, *r)));
+    assert_eq!(
+        ing.stored_rows("pop", "1.0").unwrap(),
+        0,
+        "rows went to the host sink, not the table"
+    );
 }
 
 #[test]
@@ -364,16 +517,28 @@ fn a_failing_sink_fails_the_job_and_keeps_what_was_committed() {
     o.chunk_size = 4096;
     let ing = Ingestor::in_memory(o).unwrap();
     ing.register_schema("pop", "1.0", POP_SCHEMA).unwrap();
-    let sink = Arc::new(Collect { fail_after: Some(250), ..Default::default() });
+    let sink = Arc::new(Collect {
+        fail_after: Some(250),
+        ..Default::default()
+    });
     let (body, _) = pop_ndjson(12, 1000, 0);
     let job = ingest(&ing, &upload(&ing, Format::Ndjson, &body, None), "pop");
-    let st = ing.run_job_with_sink(&job.job_id, None, Some(sink.clone())).unwrap();
+    let st = ing
+        .run_job_with_sink(&job.job_id, None, Some(sink.clone()))
+        .unwrap();
     assert_eq!(st.status, JobState::Failed);
     let err = st.error.unwrap();
-    assert!(err.message.contains("the warehouse refused the batch"), "{}", err.message);
+    assert!(
+        err.message.contains("the warehouse refused the batch"),
+        "{}",
+        err.message
+    );
     let delivered = sink.rows.lock().unwrap().len() as u64;
     assert!(delivered > 0 && delivered <= 250);
-    assert_eq!(st.processed_rows, delivered, "committed rows are counted, the refused batch is not");
+    assert_eq!(
+        st.processed_rows, delivered,
+        "committed rows are counted, the refused batch is not"
+    );
 }
 
 #[test]
@@ -382,20 +547,36 @@ fn reports_list_every_failed_row_and_the_failed_rows_file_keeps_the_format() {
     ing.register_schema("pop", "1.0", POP_SCHEMA).unwrap();
     let header = "eventId,screenId,creativeId,campaignId,playedAt,durationMs,impressions,venueType,latitude,longitude,playStatus\r\n";
     let row = |i: u64, dur: &str| {
-        format!("{},SCR-{:06},cr,camp,2025-12-09T10:00:00Z,{dur},,retail,,,completed\r\n", uuid(13, i), i)
+        format!(
+            "{},SCR-{:06},cr,camp,2025-12-09T10:00:00Z,{dur},,retail,,,completed\r\n",
+            uuid(13, i),
+            i
+        )
     };
-    let csv = format!("{header}{}{}{}{}", row(1, "10"), row(2, "0"), row(3, "x"), row(4, "5"));
-    let job = ingest(&ing, &upload(&ing, Format::Csv, csv.as_bytes(), None), "pop");
+    let csv = format!(
+        "{header}{}{}{}{}",
+        row(1, "10"),
+        row(2, "0"),
+        row(3, "x"),
+        row(4, "5")
+    );
+    let job = ingest(
+        &ing,
+        &upload(&ing, Format::Csv, csv.as_bytes(), None),
+        "pop",
+    );
     ing.run_pending().unwrap();
     let st = ing.job(&job.job_id, None).unwrap();
     assert_eq!((st.processed_rows, st.error_rows), (2, 2));
-    let report = String::from_utf8(ing.report(&job.job_id, ReportFormat::Csv, None).unwrap()).unwrap();
+    let report =
+        String::from_utf8(ing.report(&job.job_id, ReportFormat::Csv, None).unwrap()).unwrap();
     let lines: Vec<&str> = report.lines().collect();
     assert_eq!(lines[0], "row,line,field,code,message");
     assert!(lines[1].starts_with("2,3,durationMs,MINIMUM,"), "{report}");
     assert!(lines[2].starts_with("3,4,durationMs,TYPE,"), "{report}");
     assert_eq!(lines.len(), 3);
-    let nd = String::from_utf8(ing.report(&job.job_id, ReportFormat::Ndjson, None).unwrap()).unwrap();
+    let nd =
+        String::from_utf8(ing.report(&job.job_id, ReportFormat::Ndjson, None).unwrap()).unwrap();
     let first: serde_json::Value = serde_json::from_str(nd.lines().next().unwrap()).unwrap();
     assert_eq!(first["row"], 2);
     assert_eq!(first["errors"][0]["code"], "MINIMUM");
@@ -403,22 +584,46 @@ fn reports_list_every_failed_row_and_the_failed_rows_file_keeps_the_format() {
     let failed = String::from_utf8(ing.failed_rows(&job.job_id, None).unwrap()).unwrap();
     assert_eq!(failed, format!("{header}{}{}", row(2, "0"), row(3, "x")));
     let fixed = failed.replace(",0,,", ",7,,").replace(",x,,", ",8,,");
-    let job2 = ingest(&ing, &upload(&ing, Format::Csv, fixed.as_bytes(), None), "pop");
+    let job2 = ingest(
+        &ing,
+        &upload(&ing, Format::Csv, fixed.as_bytes(), None),
+        "pop",
+    );
     ing.run_pending().unwrap();
-    assert_eq!(ing.job(&job2.job_id, None).unwrap().status, JobState::Completed);
+    assert_eq!(
+        ing.job(&job2.job_id, None).unwrap().status,
+        JobState::Completed
+    );
 
     // Signed download URLs.
-    let url = ing.signed_report_url(&job.job_id, ReportKind::FailedRows, 60, None).unwrap();
+    let url = ing
+        .signed_report_url(&job.job_id, ReportKind::FailedRows, 60, None)
+        .unwrap();
     let d = ing.download(&url).unwrap();
     assert_eq!(d.content_type, "text/csv");
     assert_eq!(String::from_utf8(d.body).unwrap(), failed);
-    let url = ing.signed_report_url(&job.job_id, ReportKind::Errors(ReportFormat::Csv), 60, None).unwrap();
-    assert_eq!(String::from_utf8(ing.download(&url).unwrap().body).unwrap(), report);
-    let forged = url.replace("errors.csv", "failed-rows");
-    assert_eq!(ing.download(&forged).unwrap_err().code(), "INVALID_SIGNATURE");
-    assert_eq!(ing.download("/downloads/x/y?expires=1&sig=00").unwrap_err().code(), "INVALID_SIGNATURE");
+    let url = ing
+        .signed_report_url(&job.job_id, ReportKind::Errors(ReportFormat::Csv), 60, None)
+        .unwrap();
     assert_eq!(
-        ing.signed_report_url(&job.job_id, ReportKind::FailedRows, 0, None).unwrap_err().code(),
+        String::from_utf8(ing.download(&url).unwrap().body).unwrap(),
+        report
+    );
+    let forged = url.replace("errors.csv", "failed-rows");
+    assert_eq!(
+        ing.download(&forged).unwrap_err().code(),
+        "INVALID_SIGNATURE"
+    );
+    assert_eq!(
+        ing.download("/downloads/x/y?expires=1&sig=00")
+            .unwrap_err()
+            .code(),
+        "INVALID_SIGNATURE"
+    );
+    assert_eq!(
+        ing.signed_report_url(&job.job_id, ReportKind::FailedRows, 0, None)
+            .unwrap_err()
+            .code(),
         "INVALID_REQUEST"
     );
 }
@@ -429,7 +634,11 @@ fn json_and_ndjson_failed_rows_files() {
     let good = pop_line(14, 1);
     let bad = pop_line(14, 2).replace("retail", "mall");
     let json = format!("[\n{good},\n{bad}\n]\n");
-    let job = ingest(&ing, &upload(&ing, Format::Json, json.as_bytes(), None), "pop");
+    let job = ingest(
+        &ing,
+        &upload(&ing, Format::Json, json.as_bytes(), None),
+        "pop",
+    );
     ing.run_pending().unwrap();
     let st = ing.job(&job.job_id, None).unwrap();
     assert_eq!((st.processed_rows, st.error_rows), (1, 1));
@@ -440,7 +649,11 @@ fn json_and_ndjson_failed_rows_files() {
     assert_eq!(v[0]["venueType"], "mall");
 
     let nd = format!("{good}\n\nnot json\n{bad}\n").replace(&uuid(14, 1), &uuid(15, 1));
-    let job = ingest(&ing, &upload(&ing, Format::Ndjson, nd.as_bytes(), None), "pop");
+    let job = ingest(
+        &ing,
+        &upload(&ing, Format::Ndjson, nd.as_bytes(), None),
+        "pop",
+    );
     ing.run_pending().unwrap();
     let st = ing.job(&job.job_id, None).unwrap();
     assert_eq!(st.total_rows, Some(3), "blank lines are not rows");
@@ -462,10 +675,18 @@ fn gzip_uploads_are_read() {
     let job = ingest(&ing, &upload(&ing, Format::Ndjson, &gz, None), "pop");
     ing.run_pending().unwrap();
     let st = ing.job(&job.job_id, None).unwrap();
-    assert_eq!((st.total_rows, st.processed_rows, st.error_rows), (Some(400), 400 - bad, bad));
+    assert_eq!(
+        (st.total_rows, st.processed_rows, st.error_rows),
+        (Some(400), 400 - bad, bad)
+    );
     let cut = upload(&ing, Format::Ndjson, &gz[..gz.len() / 2], None);
     let e = ing
-        .start_ingest(&IngestRequest { file_id: cut, dataset: "pop".into(), schema_version: "1.0".into(), ..Default::default() })
+        .start_ingest(&IngestRequest {
+            file_id: cut,
+            dataset: "pop".into(),
+            schema_version: "1.0".into(),
+            ..Default::default()
+        })
         .unwrap_err();
     assert_eq!(e.code(), "CORRUPTED_FILE");
 }
@@ -477,15 +698,30 @@ fn schemas_are_stored_and_versions_immutable() {
         let ing = Ingestor::open(&dir, opts(0)).unwrap();
         ing.register_schema("pop", "1.0", POP_SCHEMA).unwrap();
         ing.register_schema("pop", "1.0", POP_SCHEMA).unwrap();
-        let e = ing.register_schema("pop", "1.0", CONTENT_SCHEMA).unwrap_err();
+        let e = ing
+            .register_schema("pop", "1.0", CONTENT_SCHEMA)
+            .unwrap_err();
         assert_eq!(e.code(), "INVALID_REQUEST");
-        assert_eq!(ing.register_schema("pop", "2.0", "{\"oneOf\": []}").unwrap_err().code(), "INVALID_SCHEMA");
-        assert_eq!(ing.register_schema("bad name", "1.0", POP_SCHEMA).unwrap_err().code(), "INVALID_REQUEST");
+        assert_eq!(
+            ing.register_schema("pop", "2.0", "{\"oneOf\": []}")
+                .unwrap_err()
+                .code(),
+            "INVALID_SCHEMA"
+        );
+        assert_eq!(
+            ing.register_schema("bad name", "1.0", POP_SCHEMA)
+                .unwrap_err()
+                .code(),
+            "INVALID_REQUEST"
+        );
     }
     // Another process opening the same storage sees the schema.
     let ing = Ingestor::open(&dir, opts(0)).unwrap();
     assert_eq!(ing.schema("pop", "1.0").unwrap().fields().len(), 11);
-    assert_eq!(ing.schema("pop", "2.0").unwrap_err().code(), "SCHEMA_NOT_FOUND");
+    assert_eq!(
+        ing.schema("pop", "2.0").unwrap_err().code(),
+        "SCHEMA_NOT_FOUND"
+    );
 }
 
 #[test]
@@ -508,6 +744,10 @@ fn many_jobs_on_two_ingestors_sharing_one_directory_each_run_once() {
     assert_eq!(a.stored_rows("pop", "1.0").unwrap(), 8 * 1980);
     let state = a.state_store();
     for j in &jobs {
-        assert_eq!(state.get_job(j).unwrap().unwrap().attempts, 1, "{j} was claimed once");
+        assert_eq!(
+            state.get_job(j).unwrap().unwrap().attempts,
+            1,
+            "{j} was claimed once"
+        );
     }
 }

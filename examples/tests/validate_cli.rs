@@ -30,14 +30,26 @@ fn run_validate(args: &[&str]) -> (i32, String, String) {
 }
 
 fn schema() -> String {
-    root().join("examples/schemas/pop-1.0.json").display().to_string()
+    root()
+        .join("examples/schemas/pop-1.0.json")
+        .display()
+        .to_string()
 }
 
 fn check_against_record(format: Format, seed: u64, gzip: bool) {
     let dir = temp_dir(&format!("{}-{seed}", format.as_str()));
     let data = dir.join(format!("data.{}", format.as_str()));
     let mut bytes = Vec::new();
-    let rec = generate(&GenOptions { rows: 20_000, invalid_ratio: 0.1, seed, format }, &mut bytes).unwrap();
+    let rec = generate(
+        &GenOptions {
+            rows: 20_000,
+            invalid_ratio: 0.1,
+            seed,
+            format,
+        },
+        &mut bytes,
+    )
+    .unwrap();
     if gzip {
         use std::io::Write;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -73,7 +85,11 @@ fn check_against_record(format: Format, seed: u64, gzip: bool) {
             (row, p.next().unwrap().to_string())
         })
         .collect();
-    let want: Vec<(u64, String)> = rec.invalid.iter().map(|(r, c)| (*r, c.to_string())).collect();
+    let want: Vec<(u64, String)> = rec
+        .invalid
+        .iter()
+        .map(|(r, c)| (*r, c.to_string()))
+        .collect();
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g, w);
@@ -103,22 +119,52 @@ fn testdata(name: &str) -> String {
 
 #[test]
 fn exit_codes_and_messages() {
-    let (code, out, _) = run_validate(&["--schema", &schema(), "--format", "ndjson", &testdata("pop_valid.ndjson")]);
+    let (code, out, _) = run_validate(&[
+        "--schema",
+        &schema(),
+        "--format",
+        "ndjson",
+        &testdata("pop_valid.ndjson"),
+    ]);
     assert_eq!(code, 0);
     assert_eq!(out.trim(), r#"{"totalRows":5,"validRows":5,"errorRows":0}"#);
-    let (code, _, err) = run_validate(&["--schema", &schema(), "--format", "ndjson", &testdata("truncated.ndjson.gz")]);
+    let (code, _, err) = run_validate(&[
+        "--schema",
+        &schema(),
+        "--format",
+        "ndjson",
+        &testdata("truncated.ndjson.gz"),
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("CORRUPTED_FILE"), "{err}");
-    let (code, _, err) = run_validate(&["--schema", &schema(), "--format", "xml", &testdata("pop_valid.ndjson")]);
+    let (code, _, err) = run_validate(&[
+        "--schema",
+        &schema(),
+        "--format",
+        "xml",
+        &testdata("pop_valid.ndjson"),
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("format"), "{err}");
     let (code, _, err) = run_validate(&["--format", "csv", &testdata("pop_valid.csv")]);
     assert_eq!(code, 2);
     assert!(err.contains("--schema"), "{err}");
-    let (code, _, err) = run_validate(&["--schema", &schema(), "--format", "csv", "/nonexistent/file.csv"]);
+    let (code, _, err) = run_validate(&[
+        "--schema",
+        &schema(),
+        "--format",
+        "csv",
+        "/nonexistent/file.csv",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("cannot open"), "{err}");
-    let (code, _, err) = run_validate(&["--schema", &schema(), "--format", "csv", &testdata("missing_columns.csv")]);
+    let (code, _, err) = run_validate(&[
+        "--schema",
+        &schema(),
+        "--format",
+        "csv",
+        &testdata("missing_columns.csv"),
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("INVALID_FILE_TEMPLATE"), "{err}");
 }

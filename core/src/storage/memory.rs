@@ -43,13 +43,21 @@ impl BlobStore for MemoryBlobStore {
                 }
             }
         }
-        let info = BlobInfo { size: data.len() as u64, sha256: hex(&hasher.finalize()), etag: None };
+        let info = BlobInfo {
+            size: data.len() as u64,
+            sha256: hex(&hasher.finalize()),
+            etag: None,
+        };
         self.lock().insert(key.to_string(), Arc::new(data));
         Ok(info)
     }
 
     fn open(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>> {
-        let data = self.lock().get(key).cloned().ok_or_else(|| Error::FileNotFound(key.to_string()))?;
+        let data = self
+            .lock()
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Error::FileNotFound(key.to_string()))?;
         let mut c = Cursor::new(ArcBytes(data));
         c.set_position(offset);
         Ok(Box::new(c))
@@ -114,9 +122,9 @@ impl MemoryStateStore {
 }
 
 fn held<'a>(st: &'a mut State, lease: &Lease) -> Option<&'a mut JobRecord> {
-    st.jobs
-        .get_mut(&lease.job_id)
-        .filter(|j| j.state == JobState::Processing && j.lease_owner.as_deref() == Some(lease.worker.as_str()))
+    st.jobs.get_mut(&lease.job_id).filter(|j| {
+        j.state == JobState::Processing && j.lease_owner.as_deref() == Some(lease.worker.as_str())
+    })
 }
 
 fn claim(j: &mut JobRecord, worker: &str, now: Timestamp, lease: Duration) -> bool {
@@ -152,13 +160,20 @@ impl StateStore for MemoryStateStore {
     }
 
     fn get_schema(&self, dataset: &str, version: &str) -> Result<Option<SchemaRecord>> {
-        Ok(self.lock().schemas.get(&(dataset.to_string(), version.to_string())).cloned())
+        Ok(self
+            .lock()
+            .schemas
+            .get(&(dataset.to_string(), version.to_string()))
+            .cloned())
     }
 
     fn insert_upload(&self, rec: &UploadRecord) -> Result<()> {
         let mut st = self.lock();
         if st.uploads.contains_key(&rec.file_id) {
-            return Err(Error::storage(format!("file id {} exists already", rec.file_id)));
+            return Err(Error::storage(format!(
+                "file id {} exists already",
+                rec.file_id
+            )));
         }
         st.uploads.insert(rec.file_id.clone(), rec.clone());
         Ok(())
@@ -170,7 +185,10 @@ impl StateStore for MemoryStateStore {
 
     fn mark_received(&self, file_id: &str, info: &ReceivedInfo) -> Result<()> {
         let mut st = self.lock();
-        let u = st.uploads.get_mut(file_id).ok_or_else(|| Error::FileNotFound(file_id.to_string()))?;
+        let u = st
+            .uploads
+            .get_mut(file_id)
+            .ok_or_else(|| Error::FileNotFound(file_id.to_string()))?;
         if u.received.is_some() {
             return Err(Error::UploadAlreadyReceived(file_id.to_string()));
         }
@@ -180,8 +198,14 @@ impl StateStore for MemoryStateStore {
 
     fn insert_job(&self, job: &NewJob) -> Result<JobRecord> {
         let mut st = self.lock();
-        let u = st.uploads.get(&job.file_id).ok_or_else(|| Error::FileNotFound(job.file_id.clone()))?;
-        let blob = u.received.clone().ok_or_else(|| Error::UploadNotReceived(job.file_id.clone()))?;
+        let u = st
+            .uploads
+            .get(&job.file_id)
+            .ok_or_else(|| Error::FileNotFound(job.file_id.clone()))?;
+        let blob = u
+            .received
+            .clone()
+            .ok_or_else(|| Error::UploadNotReceived(job.file_id.clone()))?;
         let rec = JobRecord {
             job_id: job.job_id.clone(),
             tenant: job.tenant.clone(),
@@ -217,7 +241,12 @@ impl StateStore for MemoryStateStore {
     }
 
     fn job_errors(&self, job_id: &str, limit: usize) -> Result<Vec<RowError>> {
-        Ok(self.lock().errors.get(job_id).map(|e| e.iter().take(limit).cloned().collect()).unwrap_or_default())
+        Ok(self
+            .lock()
+            .errors
+            .get(job_id)
+            .map(|e| e.iter().take(limit).cloned().collect())
+            .unwrap_or_default())
     }
 
     fn for_each_failed_row(
@@ -246,7 +275,12 @@ impl StateStore for MemoryStateStore {
         Ok(())
     }
 
-    fn claim_next(&self, worker: &str, now: Timestamp, lease: Duration) -> Result<Option<JobRecord>> {
+    fn claim_next(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<JobRecord>> {
         let mut st = self.lock();
         let st = &mut *st;
         for id in &st.job_order {
@@ -259,9 +293,17 @@ impl StateStore for MemoryStateStore {
         Ok(None)
     }
 
-    fn claim_job(&self, job_id: &str, worker: &str, now: Timestamp, lease: Duration) -> Result<Option<JobRecord>> {
+    fn claim_job(
+        &self,
+        job_id: &str,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<JobRecord>> {
         let mut st = self.lock();
-        let Some(j) = st.jobs.get_mut(job_id) else { return Ok(None) };
+        let Some(j) = st.jobs.get_mut(job_id) else {
+            return Ok(None);
+        };
         Ok(claim(j, worker, now, lease).then(|| j.clone()))
     }
 
@@ -335,20 +377,44 @@ impl StateStore for MemoryStateStore {
         errs.extend(unique_errors);
         errs.sort_by_key(|e| e.row);
         let failed = st.failed.entry(lease.job_id.clone()).or_default();
-        failed.extend(commit.failed.iter().map(|f| (f.row, f.line, f.raw.to_vec())));
-        failed.extend(duplicates.iter().map(|&i| (rows.meta(i).row, rows.meta(i).line, rows.raw(i).to_vec())));
+        failed.extend(
+            commit
+                .failed
+                .iter()
+                .map(|f| (f.row, f.line, f.raw.to_vec())),
+        );
+        failed.extend(
+            duplicates
+                .iter()
+                .map(|&i| (rows.meta(i).row, rows.meta(i).line, rows.raw(i).to_vec())),
+        );
         failed.sort_by_key(|f| f.0);
-        let job = st.jobs.get_mut(&lease.job_id).ok_or_else(|| Error::JobNotFound(lease.job_id.clone()))?;
+        let job = st
+            .jobs
+            .get_mut(&lease.job_id)
+            .ok_or_else(|| Error::JobNotFound(lease.job_id.clone()))?;
         job.processed_rows += accepted.len() as u64;
         job.error_rows += (commit.failed.len() + duplicates.len()) as u64;
         job.checkpoint = commit.checkpoint;
         job.lease_until = Some(commit.lease_until);
-        Ok(Some(CommitOutcome { duplicates, processed_rows: job.processed_rows, error_rows: job.error_rows }))
+        Ok(Some(CommitOutcome {
+            duplicates,
+            processed_rows: job.processed_rows,
+            error_rows: job.error_rows,
+        }))
     }
 
-    fn finish_job(&self, lease: &Lease, state: JobState, error: Option<&JobError>, now: Timestamp) -> Result<bool> {
+    fn finish_job(
+        &self,
+        lease: &Lease,
+        state: JobState,
+        error: Option<&JobError>,
+        now: Timestamp,
+    ) -> Result<bool> {
         let mut st = self.lock();
-        let Some(j) = held(&mut st, lease) else { return Ok(false) };
+        let Some(j) = held(&mut st, lease) else {
+            return Ok(false);
+        };
         check_transition(&j.job_id, j.state, state)?;
         j.state = state;
         j.error = error.cloned();
@@ -361,7 +427,10 @@ impl StateStore for MemoryStateStore {
 
     fn cancel_job(&self, job_id: &str, now: Timestamp) -> Result<JobRecord> {
         let mut st = self.lock();
-        let j = st.jobs.get_mut(job_id).ok_or_else(|| Error::JobNotFound(job_id.to_string()))?;
+        let j = st
+            .jobs
+            .get_mut(job_id)
+            .ok_or_else(|| Error::JobNotFound(job_id.to_string()))?;
         check_transition(job_id, j.state, JobState::Cancelled)?;
         j.state = JobState::Cancelled;
         j.completed_at = Some(now);
@@ -372,7 +441,12 @@ impl StateStore for MemoryStateStore {
 
     fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>> {
         let st = self.lock();
-        Ok(st.job_order.iter().filter(|id| st.jobs.get(*id).is_some_and(|j| j.state == state)).cloned().collect())
+        Ok(st
+            .job_order
+            .iter()
+            .filter(|id| st.jobs.get(*id).is_some_and(|j| j.state == state))
+            .cloned()
+            .collect())
     }
 
     fn count_sink_rows(&self, table: &SinkTable) -> Result<u64> {

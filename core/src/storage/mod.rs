@@ -21,9 +21,9 @@ mod sqlite;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use memory::{MemoryBlobStore, MemoryStateStore};
-pub(crate) use memory::hex;
 pub use local::LocalBlobStore;
+pub(crate) use memory::hex;
+pub use memory::{MemoryBlobStore, MemoryStateStore};
 pub use sqlite::SqliteStateStore;
 
 /// What a blob store knows of a stored body.
@@ -49,7 +49,12 @@ pub trait BlobStore: Send + Sync {
     fn delete(&self, key: &str) -> Result<()>;
     /// A URL at which a client can PUT `key` itself (object stores' presigned URLs). `None`:
     /// the host receives uploads and calls `receive_upload`.
-    fn presign_put(&self, _key: &str, _content_type: &str, _expires: Duration) -> Result<Option<String>> {
+    fn presign_put(
+        &self,
+        _key: &str,
+        _content_type: &str,
+        _expires: Duration,
+    ) -> Result<Option<String>> {
         Ok(None)
     }
     /// A URL at which a client can GET `key` itself. `None`: the host serves downloads.
@@ -229,9 +234,20 @@ pub trait StateStore: Send + Sync {
 
     /// Claims the oldest queued job, or a processing job whose lease expired before `now`
     /// (which goes back through queued and resumes from its checkpoint).
-    fn claim_next(&self, worker: &str, now: Timestamp, lease: Duration) -> Result<Option<JobRecord>>;
+    fn claim_next(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<JobRecord>>;
     /// Claims one given job on the same terms; `None` when it is not claimable.
-    fn claim_job(&self, job_id: &str, worker: &str, now: Timestamp, lease: Duration) -> Result<Option<JobRecord>>;
+    fn claim_job(
+        &self,
+        job_id: &str,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<JobRecord>>;
     /// Extends a lease; `false` when the worker no longer holds the job (taken over,
     /// cancelled, or finished).
     fn heartbeat(&self, lease: &Lease, until: Timestamp) -> Result<bool>;
@@ -245,7 +261,13 @@ pub trait StateStore: Send + Sync {
         sink: Option<SinkCallback<'_>>,
     ) -> Result<Option<CommitOutcome>>;
     /// Moves a held job to a terminal state; `false` when the lease is no longer held.
-    fn finish_job(&self, lease: &Lease, state: JobState, error: Option<&JobError>, now: Timestamp) -> Result<bool>;
+    fn finish_job(
+        &self,
+        lease: &Lease,
+        state: JobState,
+        error: Option<&JobError>,
+        now: Timestamp,
+    ) -> Result<bool>;
     /// Cancels a queued or processing job (`INVALID_STATE_TRANSITION` from a terminal state).
     fn cancel_job(&self, job_id: &str, now: Timestamp) -> Result<JobRecord>;
     /// Ids of jobs in a state, oldest first (for hosts and tests).
@@ -255,7 +277,12 @@ pub trait StateStore: Send + Sync {
 }
 
 /// The `UNIQUE` row error for row `i` of `batch`, whose key `key_text` is already stored.
-pub(crate) fn unique_error(table: &SinkTable, batch: &RowBatch, i: usize, key_text: &str) -> RowError {
+pub(crate) fn unique_error(
+    table: &SinkTable,
+    batch: &RowBatch,
+    i: usize,
+    key_text: &str,
+) -> RowError {
     let key = table.key.as_deref().unwrap_or(&[]);
     let names: Vec<&str> = key
         .iter()

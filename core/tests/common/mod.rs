@@ -9,7 +9,9 @@ pub const POP_SCHEMA: &str = include_str!("../../../examples/schemas/pop-1.0.jso
 pub const CONTENT_SCHEMA: &str = include_str!("../../../examples/schemas/content-1.0.json");
 
 pub fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(name)
 }
 
 /// A fresh, empty directory under the system temp dir.
@@ -24,7 +26,11 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 fn getrandom_fill(b: &mut [u8]) {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let mut x = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 ^ (std::process::id() as u64) << 32;
+    let mut x = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        ^ (std::process::id() as u64) << 32;
     for v in b.iter_mut() {
         x ^= x << 13;
         x ^= x >> 7;
@@ -45,7 +51,14 @@ pub fn opts(workers: usize) -> IngestorOptions {
 
 /// A deterministic UUID for row `i` of file `f`.
 pub fn uuid(f: u64, i: u64) -> String {
-    format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", f as u32, (i >> 32) as u16, (i >> 20) & 0xfff, (i >> 8) & 0xfff, i)
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        f as u32,
+        (i >> 32) as u16,
+        (i >> 20) & 0xfff,
+        (i >> 8) & 0xfff,
+        i
+    )
 }
 
 /// A valid POP event as an NDJSON line.
@@ -71,7 +84,10 @@ pub fn pop_ndjson(f: u64, rows: u64, bad_every: u64) -> (Vec<u8>, u64) {
     for i in 1..=rows {
         let mut l = pop_line(f, i);
         if bad_every > 0 && i % bad_every == 0 {
-            l = l.replace(&format!("\"durationMs\":{}", 1 + i % 3_600_000), "\"durationMs\":0");
+            l = l.replace(
+                &format!("\"durationMs\":{}", 1 + i % 3_600_000),
+                "\"durationMs\":0",
+            );
             bad += 1;
         }
         out.push_str(&l);
@@ -90,7 +106,8 @@ pub fn upload(ing: &Ingestor, format: Format, body: &[u8], tenant: Option<&str>)
             tenant: tenant.map(str::to_string),
         })
         .unwrap();
-    ing.receive_upload(&t.upload_url, &t.content_type, &mut &body[..]).unwrap();
+    ing.receive_upload(&t.upload_url, &t.content_type, &mut &body[..])
+        .unwrap();
     t.file_id
 }
 
