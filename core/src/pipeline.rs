@@ -430,10 +430,14 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
 mod tests {
     use super::*;
 
-    const SCHEMA: &str = r#"{"type":"object","properties":{"id":{"type":"integer"}},"required":["id"]}"#;
+    const SCHEMA: &str =
+        r#"{"type":"object","properties":{"id":{"type":"integer"}},"required":["id"]}"#;
 
     fn lines(n: usize) -> Vec<u8> {
-        (1..=n).map(|i| format!("{{\"id\":{i}}}\n")).collect::<String>().into_bytes()
+        (1..=n)
+            .map(|i| format!("{{\"id\":{i}}}\n"))
+            .collect::<String>()
+            .into_bytes()
     }
 
     #[test]
@@ -448,7 +452,10 @@ mod tests {
                 Format::Ndjson,
                 &schema,
                 Start::default(),
-                PassOptions { threads, chunk_size: 256 },
+                PassOptions {
+                    threads,
+                    chunk_size: 256,
+                },
                 &mut |_| {
                     seen += 1;
                     Ok(Flow::Stop)
@@ -461,7 +468,10 @@ mod tests {
                 Format::Ndjson,
                 &schema,
                 Start::default(),
-                PassOptions { threads, chunk_size: 256 },
+                PassOptions {
+                    threads,
+                    chunk_size: 256,
+                },
                 &mut |_| Err(Error::storage("sink down")),
             );
             assert_eq!(err.unwrap_err().code(), "STORAGE_ERROR");
@@ -481,13 +491,27 @@ mod tests {
         let collect = |threads: usize, chunk_size: usize| {
             let mut rows = Vec::new();
             let mut errors = Vec::new();
-            run(&data[..], Format::Ndjson, &schema, Start::default(), PassOptions { threads, chunk_size }, &mut |r| {
-                for i in 0..r.batch.len() {
-                    rows.push((r.batch.row_number(i), r.batch.meta(i).line, r.batch.raw(i).to_vec()));
-                }
-                errors.extend(r.errors);
-                Ok(Flow::Continue)
-            })
+            run(
+                &data[..],
+                Format::Ndjson,
+                &schema,
+                Start::default(),
+                PassOptions {
+                    threads,
+                    chunk_size,
+                },
+                &mut |r| {
+                    for i in 0..r.batch.len() {
+                        rows.push((
+                            r.batch.row_number(i),
+                            r.batch.meta(i).line,
+                            r.batch.raw(i).to_vec(),
+                        ));
+                    }
+                    errors.extend(r.errors);
+                    Ok(Flow::Continue)
+                },
+            )
             .unwrap();
             (rows, errors)
         };
@@ -495,7 +519,11 @@ mod tests {
         assert!(!serial.1.is_empty());
         assert_eq!(serial.0.len() + serial.1.len(), 20_000);
         for (threads, chunk) in [(1, 300), (2, 1000), (3, 4096), (0, 77)] {
-            assert_eq!(collect(threads, chunk), serial, "threads {threads}, chunk {chunk}");
+            assert_eq!(
+                collect(threads, chunk),
+                serial,
+                "threads {threads}, chunk {chunk}"
+            );
         }
     }
 }

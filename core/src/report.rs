@@ -198,6 +198,39 @@ pub(crate) fn write(
     Ok(())
 }
 
+/// Writes row errors as a CSV report (`row,line,field,code,message`), one line per error.
+pub struct ErrorCsvWriter<W: Write> {
+    w: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> ErrorCsvWriter<W> {
+    /// Starts the report with its header line.
+    pub fn new(w: W) -> Self {
+        ErrorCsvWriter {
+            w,
+            buf: ERRORS_CSV_HEADER.as_bytes().to_vec(),
+        }
+    }
+
+    /// Adds one error.
+    pub fn write(&mut self, e: &RowError) -> Result<()> {
+        error_csv_line(&mut self.buf, e);
+        if self.buf.len() >= 64 * 1024 {
+            self.w.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered and returns the writer.
+    pub fn finish(mut self) -> Result<W> {
+        self.w.write_all(&self.buf)?;
+        self.w.flush()?;
+        Ok(self.w)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,38 +268,5 @@ mod tests {
             "pdf".parse::<ReportKind>().unwrap_err().code(),
             "INVALID_REQUEST"
         );
-    }
-}
-
-/// Writes row errors as a CSV report (`row,line,field,code,message`), one line per error.
-pub struct ErrorCsvWriter<W: Write> {
-    w: W,
-    buf: Vec<u8>,
-}
-
-impl<W: Write> ErrorCsvWriter<W> {
-    /// Starts the report with its header line.
-    pub fn new(w: W) -> Self {
-        ErrorCsvWriter {
-            w,
-            buf: ERRORS_CSV_HEADER.as_bytes().to_vec(),
-        }
-    }
-
-    /// Adds one error.
-    pub fn write(&mut self, e: &RowError) -> Result<()> {
-        error_csv_line(&mut self.buf, e);
-        if self.buf.len() >= 64 * 1024 {
-            self.w.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-
-    /// Writes what is buffered and returns the writer.
-    pub fn finish(mut self) -> Result<W> {
-        self.w.write_all(&self.buf)?;
-        self.w.flush()?;
-        Ok(self.w)
     }
 }
