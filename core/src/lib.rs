@@ -39,3 +39,8 @@ pub use validate::{validate, validate_bytes, validate_file, ValidateOptions, Val
 
 #[cfg(any(test, feature = "conformance"))]
 pub use storage::conformance;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
