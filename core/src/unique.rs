@@ -2,14 +2,16 @@
 //! 64-bit hash with its text in one arena (a hash match is confirmed against the text).
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::batch::RowBatch;
+use crate::types::Cell;
 
 /// The keys seen so far of one constraint.
 #[derive(Default)]
 pub(crate) struct KeySet {
-    uuids: HashSet<u128>,
-    hashed: HashMap<u64, (u32, u32)>,
+    uuids: HashSet<u128, Mix>,
+    hashed: HashMap<u64, (u32, u32), Mix>,
     arena: String,
     collided: HashSet<Box<str>>,
 }
@@ -36,6 +38,31 @@ impl KeySet {
                 }
             }
         }
+    }
+}
+
+/// Keys here are UUID bits or already hashes: a multiply-fold is all the hashing they need
+/// (SipHash showed up at a few percent of the whole validation).
+type Mix = BuildHasherDefault<MixHasher>;
+
+#[derive(Default)]
+pub(crate) struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        let m = (v ^ self.0) as u128 * 0x9e37_79b9_7f4a_7c15u128;
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.write_u64(v as u64 ^ (v >> 64) as u64 ^ (v >> 96) as u64);
     }
 }
 
@@ -96,20 +123,38 @@ pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
     if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
+    // Branch-free over the 32 digits: invalid digits set the high bit of `bad`.
     let mut v: u128 = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            continue;
-        }
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        v = v << 4 | d as u128;
+    let mut bad = 0u8;
+    for &c in b[..8]
+        .iter()
+        .chain(&b[9..13])
+        .chain(&b[14..18])
+        .chain(&b[19..23])
+        .chain(&b[24..])
+    {
+        let d = HEX[c as usize];
+        bad |= d;
+        v = v << 4 | (d & 0x0f) as u128;
     }
-    Some(v)
+    (bad & 0x80 == 0).then_some(v)
 }
+
+/// Lower-case hex digit values; 0x80 marks anything else.
+static HEX: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,83 @@
+//! Peak memory of `validate` as the file grows: generates a POP file of `--rows N` (in the
+//! format given), validates it from disk on two threads, and prints one JSON line with the
+//! process's peak resident set (VmHWM, Linux) before and after.
+//!
+//! ```text
+//! cargo run --release -p bulk-ingest-bench --bin peak_memory -- --format ndjson --rows 100000
+//! cargo run --release -p bulk-ingest-bench --bin peak_memory -- --format ndjson --rows 1000000
+//! ```
+
+use std::io::BufWriter;
+
+use bulk_ingest_bench::{generate, Format, GenOptions};
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let mut rows = 100_000u64;
+    let mut format = Format::Ndjson;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rows" => rows = args.next().and_then(|v| v.parse().ok()).expect("--rows N"),
+            "--format" => {
+                format = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--format ndjson|json|csv")
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let path = std::env::temp_dir().join(format!(
+        "bulk-ingest-peak-{}-{rows}.{}",
+        std::process::id(),
+        format.as_str()
+    ));
+    {
+        let f = std::fs::File::create(&path).expect("create");
+        let mut w = BufWriter::new(f);
+        generate(
+            &GenOptions {
+                rows,
+                invalid_ratio: 0.05,
+                seed: 7,
+                format,
+            },
+            &mut w,
+        )
+        .expect("generate");
+    }
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let before = vm_hwm_kib();
+    let schema =
+        bulk_ingest::Schema::compile(include_str!("../../../examples/schemas/pop-1.0.json"))
+            .expect("schema");
+    let lib_format: bulk_ingest::Format = format.as_str().parse().expect("format");
+    let opts = bulk_ingest::ValidateOptions {
+        threads: 2,
+        ..Default::default()
+    };
+    let v = bulk_ingest::validate_file(&path, lib_format, &schema, &opts, &mut |_| Ok(()))
+        .expect("validate");
+    let after = vm_hwm_kib();
+    let _ = std::fs::remove_file(&path);
+    println!(
+        r#"{{"format":"{}","rows":{},"fileBytes":{},"validRows":{},"peakRssKiBBefore":{},"peakRssKiB":{}}}"#,
+        format.as_str(),
+        rows,
+        size,
+        v.valid_rows,
+        before,
+        after
+    );
+}
