@@ -39,6 +39,7 @@ pub fn run_all(state: &dyn StateStore, blobs: &dyn BlobStore) {
     commit_counts_and_errors(state);
     key_rule(state);
     keys_without_sink_rows(state);
+    keys_per_tenant(state);
     sink_error_rolls_back(state);
     finish_transitions(state);
     cancel(state);
@@ -171,6 +172,38 @@ pub fn queued_job(state: &dyn StateStore, job_id: &str) -> JobRecord {
 /// A job `job_id` claimed by `worker` at `now`.
 pub fn claimed_job(state: &dyn StateStore, job_id: &str, worker: &str, now: Timestamp) -> Lease {
     queued_job(state, job_id);
+    let job = state
+        .claim_job(job_id, worker, now, LEASE)
+        .expect("claim_job");
+    assert!(job.is_some(), "a queued job is claimable");
+    Lease {
+        job_id: job_id.to_string(),
+        worker: worker.to_string(),
+    }
+}
+
+/// A job `job_id` of `tenant` (on an upload of that tenant), claimed by `worker` at `now`.
+pub fn claimed_job_of(
+    state: &dyn StateStore,
+    job_id: &str,
+    tenant: &str,
+    worker: &str,
+    now: Timestamp,
+) -> Lease {
+    let file_id = format!("file-of-{job_id}");
+    let upload = UploadRecord {
+        tenant: tenant.to_string(),
+        ..test_upload(&file_id, Format::Ndjson)
+    };
+    state.insert_upload(&upload).expect("insert_upload");
+    state
+        .mark_received(&file_id, &test_received(T0))
+        .expect("mark_received");
+    let new = NewJob {
+        tenant: tenant.to_string(),
+        ..test_new_job(job_id, &file_id)
+    };
+    state.insert_job(&new).expect("insert_job");
     let job = state
         .claim_job(job_id, worker, now, LEASE)
         .expect("claim_job");
@@ -1017,6 +1050,90 @@ pub fn keys_without_sink_rows(state: &dyn StateStore) {
     assert_eq!(out.map(|o| o.duplicates), Some(vec![0]));
     assert_eq!(state.count_sink_rows(&table).unwrap(), 1);
     state.cancel_job("job-conf-host", T0).unwrap();
+}
+
+/// The primary key is per tenant: two tenants ingesting the same keys into one dataset are
+/// both accepted (default sink and host sink alike), the same tenant again gets duplicates, and
+/// the `UNIQUE` message shows the key only, never the tenant.
+pub fn keys_per_tenant(state: &dyn StateStore) {
+    let table = test_table("conf_tenants");
+    let cp = Checkpoint::default();
+    let ids = [(1, "t-1"), (2, "t-2"), (3, "t-1")];
+    let rows = test_batch(&ids);
+    let commit = |lease: &Lease, rows: &RowBatch, store_rows: bool| {
+        let c = ChunkCommit {
+            store_rows,
+            ..test_commit(rows, &table, &[], &[], cp, T0.plus(LEASE))
+        };
+        let mut host = |_: &RowBatch, _: &[usize]| -> Result<()> { Ok(()) };
+        let sink: Option<SinkCallback<'_>> = if store_rows { None } else { Some(&mut host) };
+        state
+            .commit_chunk(lease, &c, sink)
+            .expect("commit_chunk")
+            .expect("held")
+            .duplicates
+    };
+
+    let a = claimed_job_of(state, "job-conf-ten-a", "tenant-a", "w1", T0);
+    assert_eq!(commit(&a, &rows, true), vec![2], "in-batch duplicate");
+    let b = claimed_job_of(state, "job-conf-ten-b", "tenant-b", "w1", T0);
+    assert_eq!(
+        commit(&b, &rows, true),
+        vec![2],
+        "another tenant's keys are its own"
+    );
+    assert_eq!(state.count_sink_rows(&table).unwrap(), 4);
+
+    // The same tenant again, in another job: duplicates, shown by key only.
+    let a2 = claimed_job_of(state, "job-conf-ten-a2", "tenant-a", "w1", T0);
+    assert_eq!(commit(&a2, &rows, true), vec![0, 1, 2]);
+    let errors = state.job_errors("job-conf-ten-a2", 100).unwrap();
+    assert_eq!(errors.len(), 3);
+    for (e, key) in errors.iter().zip(["t-1", "t-2", "t-1"]) {
+        assert_eq!(e.code, RowErrorCode::Unique);
+        assert!(e.message.contains(&format!("\"{key}\"")), "{}", e.message);
+        assert!(
+            !e.message.contains("tenant"),
+            "the message must not show the tenant: {}",
+            e.message
+        );
+    }
+    assert_eq!(state.count_sink_rows(&table).unwrap(), 4);
+
+    // A host sink: keys per tenant as well, and shared with the default sink's.
+    let c = claimed_job_of(state, "job-conf-ten-c", "tenant-c", "w1", T0);
+    assert_eq!(commit(&c, &rows, false), vec![2]);
+    assert_eq!(commit(&c, &rows, true), vec![0, 1, 2]);
+    assert_eq!(commit(&b, &rows, false), vec![0, 1, 2]);
+    let more = test_batch(&[(4, "t-3"), (5, "t-1")]);
+    assert_eq!(commit(&a2, &more, false), vec![1]);
+    assert_eq!(commit(&c, &more, true), vec![1]);
+    assert_eq!(commit(&b, &more, true), vec![1]);
+    assert_eq!(state.count_sink_rows(&table).unwrap(), 6);
+
+    // Tenant and key cannot run into each other ("x" + "\u{1f}y" is not "x\u{1f}" + "y").
+    let d = claimed_job_of(state, "job-conf-ten-d", "x\u{1f}", "w1", T0);
+    let e = claimed_job_of(state, "job-conf-ten-e", "x", "w1", T0);
+    assert_eq!(
+        commit(&d, &test_batch(&[(1, "y")]), true),
+        Vec::<usize>::new()
+    );
+    assert_eq!(
+        commit(&e, &test_batch(&[(1, "\u{1f}y")]), true),
+        Vec::<usize>::new()
+    );
+    assert_eq!(commit(&d, &test_batch(&[(2, "y")]), false), vec![0]);
+
+    for id in [
+        "job-conf-ten-a",
+        "job-conf-ten-b",
+        "job-conf-ten-a2",
+        "job-conf-ten-c",
+        "job-conf-ten-d",
+        "job-conf-ten-e",
+    ] {
+        state.cancel_job(id, T0).unwrap();
+    }
 }
 
 /// An error from the host sink rolls the whole commit back; a retry then succeeds.

@@ -94,6 +94,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// A failed row as kept: row, line, original bytes.
+type FailedEntry = (u64, Option<u64>, Vec<u8>);
+
 #[derive(Default)]
 struct State {
     schemas: HashMap<(String, String), SchemaRecord>,
@@ -101,7 +104,7 @@ struct State {
     jobs: HashMap<String, JobRecord>,
     job_order: Vec<String>,
     errors: HashMap<String, Vec<RowError>>,
-    failed: HashMap<String, Vec<(u64, Option<u64>, Vec<u8>)>>,
+    failed: HashMap<String, Vec<FailedEntry>>,
     keys: HashMap<String, HashSet<String>>,
     sink_rows: HashMap<String, u64>,
 }
@@ -128,7 +131,7 @@ fn held<'a>(st: &'a mut State, lease: &Lease) -> Option<&'a mut JobRecord> {
 }
 
 fn claim(j: &mut JobRecord, worker: &str, now: Timestamp, lease: Duration) -> bool {
-    let expired = j.state == JobState::Processing && j.lease_until.is_none_or(|t| t < now);
+    let expired = j.state == JobState::Processing && !matches!(j.lease_until, Some(t) if t >= now);
     if j.state != JobState::Queued && !expired {
         return false;
     }
@@ -326,9 +329,11 @@ impl StateStore for MemoryStateStore {
     ) -> Result<Option<CommitOutcome>> {
         let mut guard = self.lock();
         let st = &mut *guard;
-        if held(st, lease).is_none() {
+        let Some(job) = held(st, lease) else {
             return Ok(None);
-        }
+        };
+        // Keys are per tenant: the stored text is the tenant's prefix, then the key.
+        let prefix = tenant_key_prefix(&job.tenant);
         let rows = commit.rows;
         let mut duplicates = Vec::new();
         let mut inserted = Vec::new();
@@ -338,8 +343,9 @@ impl StateStore for MemoryStateStore {
             let mut text = String::new();
             for i in 0..rows.len() {
                 rows.key_text(i, key, &mut text);
-                if keys.insert(text.clone()) {
-                    inserted.push(text.clone());
+                let scoped = format!("{prefix}{text}");
+                if keys.insert(scoped.clone()) {
+                    inserted.push(scoped);
                 } else {
                     duplicates.push(i);
                     unique_errors.push(unique_error(commit.table, rows, i, &text));

@@ -226,6 +226,7 @@ pub trait StateStore: Send + Sync {
     /// The first `limit` row errors of a job, ordered by row.
     fn job_errors(&self, job_id: &str, limit: usize) -> Result<Vec<RowError>>;
     /// Every failed row of a job in row order with its errors and original bytes.
+    #[allow(clippy::type_complexity)]
     fn for_each_failed_row(
         &self,
         job_id: &str,
@@ -301,6 +302,39 @@ pub(crate) fn unique_error(
             shown
         ),
     }
+}
+
+/// What the primary-key rule mixes (XOR) into a row's key hash so tenants do not share key
+/// spaces. For one tenant the mix is a bijection of the key hash (equal key hashes stay equal,
+/// different ones stay different). Stored on disk: fixed forever.
+pub(crate) fn tenant_hash(tenant: &str) -> u64 {
+    // FNV-1a over the tenant's bytes, then the murmur3 finaliser.
+    let mut t: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in tenant.as_bytes() {
+        t = (t ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    t ^= tenant.len() as u64;
+    t ^= t >> 33;
+    t = t.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    t ^= t >> 33;
+    t = t.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    t ^ (t >> 33)
+}
+
+/// What the primary-key rule puts before a row's key text (the engine's
+/// [`key_text`](crate::batch::RowBatch::key_text)) so tenants do not share key spaces: the
+/// tenant, then U+001F. A U+001E or U+001F inside the tenant is escaped by a U+001E, so the
+/// tenant part always ends at the first unescaped U+001F and no two tenants' texts meet.
+pub(crate) fn tenant_key_prefix(tenant: &str) -> String {
+    let mut out = String::with_capacity(tenant.len() + 1);
+    for c in tenant.chars() {
+        if c == '\u{1e}' || c == '\u{1f}' {
+            out.push('\u{1e}');
+        }
+        out.push(c);
+    }
+    out.push('\u{1f}');
+    out
 }
 
 /// Checks a state move against the state machine.
