@@ -2,6 +2,9 @@
 //! format given), validates it from disk on two threads, and prints one JSON line with the
 //! process's peak resident set (VmHWM, Linux) before and after.
 //!
+//! `--schema PATH` validates against another schema (e.g. the POP schema without its primary key,
+//! to see the memory of everything but the one set that must grow with the file).
+//!
 //! ```text
 //! cargo run --release -p bulk-ingest-bench --bin peak_memory -- --format ndjson --rows 100000
 //! cargo run --release -p bulk-ingest-bench --bin peak_memory -- --format ndjson --rows 1000000
@@ -12,11 +15,15 @@ use std::io::BufWriter;
 use bulk_ingest_bench::{generate, Format, GenOptions};
 
 fn vm_hwm_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+fn status_kib(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
@@ -25,6 +32,7 @@ fn vm_hwm_kib() -> u64 {
 fn main() {
     let mut rows = 100_000u64;
     let mut format = Format::Ndjson;
+    let mut schema_path: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -35,6 +43,7 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--format ndjson|json|csv")
             }
+            "--schema" => schema_path = args.next(),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -59,25 +68,32 @@ fn main() {
     }
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let before = vm_hwm_kib();
-    let schema =
-        bulk_ingest::Schema::compile(include_str!("../../../examples/schemas/pop-1.0.json"))
-            .expect("schema");
+    let doc = match &schema_path {
+        Some(p) => std::fs::read_to_string(p).expect("read --schema"),
+        None => include_str!("../../../examples/schemas/pop-1.0.json").to_string(),
+    };
+    let schema = bulk_ingest::Schema::compile(&doc).expect("schema");
     let lib_format: bulk_ingest::Format = format.as_str().parse().expect("format");
     let opts = bulk_ingest::ValidateOptions {
-        threads: 2,
+        threads: std::env::var("PEAK_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
         ..Default::default()
     };
     let v = bulk_ingest::validate_file(&path, lib_format, &schema, &opts, &mut |_| Ok(()))
         .expect("validate");
     let after = vm_hwm_kib();
+    let now = status_kib("VmRSS:");
     let _ = std::fs::remove_file(&path);
     println!(
-        r#"{{"format":"{}","rows":{},"fileBytes":{},"validRows":{},"peakRssKiBBefore":{},"peakRssKiB":{}}}"#,
+        r#"{{"format":"{}","rows":{},"fileBytes":{},"validRows":{},"peakRssKiBBefore":{},"peakRssKiB":{},"rssKiBAfter":{}}}"#,
         format.as_str(),
         rows,
         size,
         v.valid_rows,
         before,
-        after
+        after,
+        now
     );
 }
