@@ -94,12 +94,23 @@ impl UniqueTracker {
         for (n, (slots, set)) in self.constraints.iter_mut().enumerate() {
             if slots
                 .iter()
-                .any(|&s| matches!(batch.cell(i, s), crate::types::Cell::Null))
+                .any(|&s| matches!(batch.cell(i, s), Cell::Null))
             {
                 continue;
             }
-            batch.key_text(i, slots, &mut self.text);
-            if !set.insert(&self.text) && violated.is_none() {
+            // A one-field text key is checked in place; others are joined into `text` first.
+            let one = match slots.as_slice() {
+                [s] => Some(batch.cell(i, *s)),
+                _ => None,
+            };
+            let fresh = match one {
+                Some(Cell::Str(t)) => set.insert(t),
+                _ => {
+                    batch.key_text(i, slots, &mut self.text);
+                    set.insert(&self.text)
+                }
+            };
+            if !fresh && violated.is_none() {
                 violated = Some(n);
             }
         }
