@@ -409,8 +409,10 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
     }
     let mut dups = Vec::new();
     let mut new_errors = Vec::new();
-    for i in 0..r.batch.len() {
-        if let Some(slots) = tracker.check(&r.batch, i) {
+    let first = tracker.check_batch(&r.batch);
+    for (i, &c) in first.iter().enumerate() {
+        if c != usize::MAX {
+            let slots = tracker.slots(c);
             let names: Vec<&str> = slots
                 .iter()
                 .filter_map(|&s| schema.fields().get(s))
