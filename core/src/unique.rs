@@ -245,26 +245,35 @@ fn hash(b: &[u8]) -> u64 {
 /// An 8-4-4-4-12 lower-case hex UUID as a number. (Keys compare as text, so an upper-case
 /// UUID takes the hashed path rather than meeting its lower-case twin here.)
 pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+    let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    // Branch-free over the 32 digits: invalid digits set the high bit of `bad`.
+    // Branch-free over the 32 digits (fixed positions, so fully unrolled): invalid digits set
+    // the high bit of `bad`.
     let mut v: u128 = 0;
     let mut bad = 0u8;
-    for &c in b[..8]
-        .iter()
-        .chain(&b[9..13])
-        .chain(&b[14..18])
-        .chain(&b[19..23])
-        .chain(&b[24..])
-    {
-        let d = HEX[c as usize];
+    for p in UUID_DIGITS {
+        let d = HEX[b[p] as usize];
         bad |= d;
         v = v << 4 | (d & 0x0f) as u128;
     }
     (bad & 0x80 == 0).then_some(v)
 }
+
+/// Where the 32 hex digits of an 8-4-4-4-12 UUID are.
+pub(crate) const UUID_DIGITS: [usize; 32] = {
+    let mut t = [0usize; 32];
+    let (mut i, mut p) = (0, 0);
+    while p < 36 {
+        if !matches!(p, 8 | 13 | 18 | 23) {
+            t[i] = p;
+            i += 1;
+        }
+        p += 1;
+    }
+    t
+};
 
 /// Lower-case hex digit values; 0x80 marks anything else.
 static HEX: [u8; 256] = {

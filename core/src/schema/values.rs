@@ -114,14 +114,8 @@ pub(crate) fn is_uuid(s: &str) -> bool {
         return false;
     }
     let mut bad = 0u8;
-    for &c in b[..8]
-        .iter()
-        .chain(&b[9..13])
-        .chain(&b[14..18])
-        .chain(&b[19..23])
-        .chain(&b[24..])
-    {
-        bad |= NOT_HEX[c as usize];
+    for p in crate::unique::UUID_DIGITS {
+        bad |= NOT_HEX[b[p] as usize];
     }
     bad == 0
 }
