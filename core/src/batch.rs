@@ -119,6 +119,18 @@ impl RowBatch {
         self.meta.push(meta);
     }
 
+    /// Makes room for `rows` more rows holding `text` more bytes of text.
+    pub(crate) fn reserve(&mut self, rows: usize, text: usize) {
+        self.slots.reserve(rows * self.ncols);
+        self.meta.reserve(rows);
+        self.text.reserve(text);
+    }
+
+    /// Bytes of text held.
+    pub(crate) fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// Registers the bytes the next rows' `raw` ranges point into; returns its index.
     pub(crate) fn add_chunk(&mut self, data: Arc<Vec<u8>>) -> u32 {
         self.chunks.push(data);

@@ -232,6 +232,23 @@ struct Scratch {
     buffers: Option<simd_json::Buffers>,
     tape: Option<simd_json::Tape<'static>>,
     cells: Vec<Cell<'static>>,
+    /// The last chunk's bytes, rows and batch text, to size the next chunk's batch up front
+    /// (growing it by doubling showed up as copies and page faults).
+    last: Option<(usize, usize, usize)>,
+}
+
+impl Scratch {
+    fn new_batch(&self, ncols: usize, bytes: usize) -> RowBatch {
+        let mut b = RowBatch::new(ncols);
+        if let Some((lb, rows, text)) = self.last {
+            let lb = lb.max(1);
+            let scale = |n: usize| (n as u128 * bytes as u128 / lb as u128) as usize;
+            let rows = scale(rows);
+            let text = scale(text);
+            b.reserve(rows + rows / 8 + 16, text + text / 8 + 256);
+        }
+        b
+    }
 }
 
 fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
@@ -239,7 +256,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
     let mut out = ChunkResult {
         end: chunk.end,
         rows: 0,
-        batch: RowBatch::new(ncols),
+        batch: s.new_batch(ncols, chunk.data.len()),
         errors: Vec::new(),
         failed: Vec::new(),
         data: Arc::new(Vec::new()),
@@ -353,6 +370,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
         }
     }
     out.rows = rel_row;
+    s.last = Some((chunk.data.len(), out.batch.len(), out.batch.text_len()));
     let data = Arc::new(chunk.data);
     out.batch.add_chunk(Arc::clone(&data));
     out.data = data;
@@ -391,8 +409,10 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
     }
     let mut dups = Vec::new();
     let mut new_errors = Vec::new();
-    for i in 0..r.batch.len() {
-        if let Some(slots) = tracker.check(&r.batch, i) {
+    let first = tracker.check_batch(&r.batch);
+    for (i, &c) in first.iter().enumerate() {
+        if c != usize::MAX {
+            let slots = tracker.slots(c);
             let names: Vec<&str> = slots
                 .iter()
                 .filter_map(|&s| schema.fields().get(s))
