@@ -106,7 +106,7 @@ fn raw_insert(dir: &std::path::Path, rows: &[Vec<rusqlite::types::Value>], uniqu
     }
     let sql = format!(
         "INSERT INTO t VALUES ({}, 'job', ?12)",
-        vec!["?"; 11].join(", ")
+        ["?"; 11].join(", ")
     );
     for (b, batch) in rows.chunks(50_000).enumerate() {
         let tx = db.transaction().expect("tx");
