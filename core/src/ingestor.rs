@@ -390,16 +390,23 @@ impl Ingestor {
                 content_type
             )));
         }
+        // Each attempt writes a blob of its own; the first one recorded wins, so two PUTs racing
+        // on one URL never leave one's bytes under the other's hash.
+        let attempt = new_id("attempt", Timestamp::now())?;
+        let blob_key = format!("{}/{attempt}", upload.blob_key);
         let info = s
             .blobs
-            .put(&upload.blob_key, body, Some(s.opts.max_upload_bytes))?;
+            .put(&blob_key, body, Some(s.opts.max_upload_bytes))?;
         let received = ReceivedInfo {
             size: info.size,
             sha256: info.sha256.clone(),
             etag: info.etag.clone(),
             received_at: Timestamp::now(),
         };
-        s.state.mark_received(&file_id, &received)?;
+        if let Err(e) = s.state.mark_received(&file_id, &blob_key, &received) {
+            let _ = s.blobs.delete(&blob_key);
+            return Err(e);
+        }
         Ok(UploadedFile {
             file_id,
             file_name: upload.file_name,

@@ -751,3 +751,52 @@ fn many_jobs_on_two_ingestors_sharing_one_directory_each_run_once() {
         );
     }
 }
+
+#[test]
+fn racing_puts_on_one_url_store_exactly_one_body() {
+    use sha2::{Digest, Sha256};
+    let dir = temp_dir("race");
+    let ing = Ingestor::open(&dir, opts(0)).unwrap();
+    ing.register_schema("pop", "1.0", POP_SCHEMA).unwrap();
+    for round in 0..4u64 {
+        let t = ticket(&ing, Format::Ndjson, None).unwrap();
+        // Two different, large bodies sent at once to the same URL.
+        let bodies: Vec<Vec<u8>> = (0..2)
+            .map(|k| pop_ndjson(200 + round * 2 + k, 20_000, 0).0)
+            .collect();
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = bodies
+                .iter()
+                .map(|b| {
+                    let (ing, url, ct) = (&ing, &t.upload_url, &t.content_type);
+                    s.spawn(move || ing.receive_upload(url, ct, &mut &b[..]))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let ok: Vec<usize> = (0..2).filter(|&k| results[k].is_ok()).collect();
+        assert_eq!(ok.len(), 1, "exactly one PUT wins: {results:?}");
+        let loser = 1 - ok[0];
+        assert_eq!(
+            results[loser].as_ref().unwrap_err().code(),
+            "UPLOAD_ALREADY_RECEIVED"
+        );
+        // What is recorded is the winner's body, and a job reads exactly those rows.
+        let winner = &bodies[ok[0]];
+        let rec = ing.upload(&t.file_id, None).unwrap();
+        let digest: String = Sha256::digest(winner)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(rec.sha256, digest);
+        let job = ingest(&ing, &t.file_id, "pop");
+        let st = ing.run_job(&job.job_id, None).unwrap();
+        assert_eq!((st.processed_rows, st.error_rows), (20_000, 0));
+    }
+    // The loser's bytes are gone: one body per file id under blobs/uploads.
+    let uploads = dir.join("blobs/uploads");
+    for entry in std::fs::read_dir(&uploads).unwrap() {
+        let files = walk(&entry.unwrap().path());
+        assert_eq!(files.len(), 1, "{files:?}");
+    }
+}

@@ -269,6 +269,9 @@ pub const CHANNEL_DEPTH: usize = 16;
 /// Feeds a raw request body into `tx`. Returns `Err(message)` when the body could not be read
 /// (the reader has been told); `Ok(())` also when the reader stopped listening early (the
 /// library refused the upload: its answer says why).
+/// How much of a refused request's body the server reads and drops before answering.
+pub const DRAIN_LIMIT: usize = 16 << 20;
+
 pub async fn pump_body(body: Body, tx: mpsc::Sender<Chunk>) -> Result<(), String> {
     let mut stream = body.into_data_stream();
     while let Some(item) = stream.next().await {
@@ -278,6 +281,15 @@ pub async fn pump_body(body: Body, tx: mpsc::Sender<Chunk>) -> Result<(), String
                     continue;
                 }
                 if tx.send(Chunk::Data(b)).await.is_err() {
+                    // The library refused the upload: read the rest (bounded) so the client,
+                    // still sending, gets the answer instead of a broken pipe.
+                    let mut left = DRAIN_LIMIT;
+                    while let Some(Ok(b)) = stream.next().await {
+                        if b.len() >= left {
+                            break;
+                        }
+                        left -= b.len();
+                    }
                     return Ok(());
                 }
             }

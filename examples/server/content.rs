@@ -1,6 +1,7 @@
 //! The bulk content upload API (seed 004): a multipart CSV in, the seed's envelope out.
 
-use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::multipart::MultipartError;
+use axum::extract::FromRequest;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::common::{
     blocking, mime_of, seed_ts, uuid4, ApiError, AppState, ChannelReader, Chunk, CHANNEL_DEPTH,
+    DRAIN_LIMIT,
 };
 
 /// The dataset and schema version of the content template.
@@ -150,41 +152,69 @@ fn multipart_error(e: MultipartError) -> ApiError {
 }
 
 /// `POST /v1/bulkupload/content` with a multipart field `content` (a CSV file).
-pub async fn upload(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
-) -> Response {
-    match upload_inner(st, headers, multipart).await {
+pub async fn upload(State(st): State<AppState>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let early = bearer_tenant(&st, &parts.headers).and_then(|tenant| {
+        if mime_of(&parts.headers).as_deref() == Some("multipart/form-data") {
+            Ok(tenant)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Content-Type must be multipart/form-data with the CSV file in the field 'content'",
+            ))
+        }
+    });
+    let tenant = match early {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = axum::body::to_bytes(body, DRAIN_LIMIT).await;
+            return error_envelope(ID_UPLOAD, &e);
+        }
+    };
+    let req = axum::extract::Request::from_parts(parts, body);
+    let mut mp = match Multipart::from_request(req, &st).await {
+        Ok(mp) => mp,
+        Err(e) => {
+            let e = ApiError::invalid(format!(
+                "the multipart body is malformed: {}",
+                e.body_text()
+            ));
+            return error_envelope(ID_UPLOAD, &e);
+        }
+    };
+    match upload_inner(st, tenant, &mut mp).await {
         Ok(job_id) => envelope(
             ID_UPLOAD,
             StatusCode::OK,
             None,
             json!({"processId": job_id}),
         ),
-        Err(e) => error_envelope(ID_UPLOAD, &e),
+        Err(e) => {
+            drain(&mut mp).await;
+            error_envelope(ID_UPLOAD, &e)
+        }
+    }
+}
+
+/// Reads what is left of a refused form, up to `DRAIN_LIMIT` bytes.
+async fn drain(mp: &mut Multipart) {
+    let mut budget = DRAIN_LIMIT;
+    while let Ok(Some(mut f)) = mp.next_field().await {
+        while let Ok(Some(b)) = f.chunk().await {
+            if b.len() >= budget {
+                return;
+            }
+            budget -= b.len();
+        }
     }
 }
 
 async fn upload_inner(
     st: AppState,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    tenant: String,
+    mp: &mut Multipart,
 ) -> Result<String, ApiError> {
-    let tenant = bearer_tenant(&st, &headers)?;
-    if mime_of(&headers).as_deref() != Some("multipart/form-data") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "Content-Type must be multipart/form-data with the CSV file in the field 'content'",
-        ));
-    }
-    let mut mp = multipart.map_err(|e| {
-        ApiError::invalid(format!(
-            "the multipart body is malformed: {}",
-            e.body_text()
-        ))
-    })?;
     loop {
         let mut field = match mp.next_field().await {
             Ok(Some(f)) => f,

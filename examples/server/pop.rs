@@ -28,6 +28,13 @@ const MAX_JSON_BYTES: usize = 1 << 20;
 /// How long a report link stays valid.
 const REPORT_URL_SECONDS: i64 = 3600;
 
+/// Reads (and drops) what the client is still sending before a refusal is answered, so that it
+/// reads the answer instead of a broken pipe.
+async fn refuse(body: Body, e: ApiError) -> ApiError {
+    let _ = axum::body::to_bytes(body, crate::common::DRAIN_LIMIT).await;
+    e
+}
+
 /// The tenant of the request's `X-API-Key`, or 401.
 fn api_key_tenant(st: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let key = headers
@@ -47,11 +54,12 @@ fn api_key_tenant(st: &AppState, headers: &HeaderMap) -> Result<String, ApiError
 /// The request's JSON object body: 415 unless `application/json`, 400 unless an object.
 async fn json_object(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, ApiError> {
     if mime_of(headers).as_deref() != Some("application/json") {
-        return Err(ApiError::new(
+        let e = ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
             "Content-Type must be application/json",
-        ));
+        );
+        return Err(refuse(body, e).await);
     }
     let bytes = axum::body::to_bytes(body, MAX_JSON_BYTES)
         .await
@@ -86,7 +94,10 @@ pub async fn upload_url(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = api_key_tenant(&st, &headers)?;
+    let tenant = match api_key_tenant(&st, &headers) {
+        Ok(t) => t,
+        Err(e) => return Err(refuse(body, e).await),
+    };
     let obj = json_object(&headers, body).await?;
     let file_name = required_str(&obj, "fileName")?;
     let format = match obj.get("format") {
@@ -167,7 +178,10 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = api_key_tenant(&st, &headers)?;
+    let tenant = match api_key_tenant(&st, &headers) {
+        Ok(t) => t,
+        Err(e) => return Err(refuse(body, e).await),
+    };
     let obj = json_object(&headers, body).await?;
     let file_id = required_str(&obj, "fileId")?;
     let schema_version = required_str(&obj, "schemaVersion")?;

@@ -611,6 +611,16 @@ fn signed_urls_refuse_forged_expired_and_oversized_uploads() {
         403,
         "INVALID_SIGNATURE",
     );
+    // A refusal decided from the URL alone, while a large body is still on its way: the
+    // server reads it off and the client gets the answer, not a broken pipe.
+    let large = vec![b' '; 4 << 20];
+    for _ in 0..5 {
+        assert_error(
+            put(&forged, "application/x-ndjson", &large),
+            403,
+            "INVALID_SIGNATURE",
+        );
+    }
     // The wrong content type.
     assert_error(put(&url, "text/csv", &bytes), 415, "UNSUPPORTED_MEDIA_TYPE");
     // Over the size limit: refused, and the URL still takes a good body afterwards.

@@ -162,7 +162,7 @@ pub fn queued_job(state: &dyn StateStore, job_id: &str) -> JobRecord {
         .insert_upload(&test_upload(&file_id, Format::Ndjson))
         .expect("insert_upload");
     state
-        .mark_received(&file_id, &test_received(T0))
+        .mark_received(&file_id, &format!("uploads/{file_id}"), &test_received(T0))
         .expect("mark_received");
     state
         .insert_job(&test_new_job(job_id, &file_id))
@@ -197,7 +197,7 @@ pub fn claimed_job_of(
     };
     state.insert_upload(&upload).expect("insert_upload");
     state
-        .mark_received(&file_id, &test_received(T0))
+        .mark_received(&file_id, &format!("uploads/{file_id}"), &test_received(T0))
         .expect("mark_received");
     let new = NewJob {
         tenant: tenant.to_string(),
@@ -333,13 +333,17 @@ pub fn uploads(state: &dyn StateStore) {
     );
 
     let info = test_received(T0.plus(secs(5)));
-    state.mark_received("file-conf-up", &info).unwrap();
+    // The body's blob key is the one the receiving attempt wrote.
+    state
+        .mark_received("file-conf-up", "uploads/file-conf-up/attempt-1", &info)
+        .unwrap();
     let got = state.get_upload("file-conf-up").unwrap().expect("upload");
     assert_eq!(
         got,
         UploadRecord {
             received: Some(info.clone()),
-            ..up
+            blob_key: "uploads/file-conf-up/attempt-1".into(),
+            ..up.clone()
         }
     );
 
@@ -350,7 +354,7 @@ pub fn uploads(state: &dyn StateStore) {
         received_at: T0.plus(secs(9)),
     };
     assert_eq!(
-        code(state.mark_received("file-conf-up", &again)),
+        code(state.mark_received("file-conf-up", "uploads/file-conf-up/attempt-2", &again)),
         "UPLOAD_ALREADY_RECEIVED"
     );
     assert_eq!(
@@ -362,7 +366,7 @@ pub fn uploads(state: &dyn StateStore) {
         "unchanged"
     );
     assert_eq!(
-        code(state.mark_received("file-conf-nowhere", &again)),
+        code(state.mark_received("file-conf-nowhere", "uploads/x", &again)),
         "FILE_NOT_FOUND"
     );
 
@@ -375,7 +379,9 @@ pub fn uploads(state: &dyn StateStore) {
         etag: None,
         ..test_received(T0)
     };
-    state.mark_received("file-conf-up2", &no_etag).unwrap();
+    state
+        .mark_received("file-conf-up2", "uploads/file-conf-up2", &no_etag)
+        .unwrap();
     assert_eq!(
         state
             .get_upload("file-conf-up2")
@@ -408,7 +414,9 @@ pub fn job_creation(state: &dyn StateStore) {
     let up = test_upload("file-conf-job", Format::Csv);
     state.insert_upload(&up).unwrap();
     let info = test_received(T0.plus(secs(1)));
-    state.mark_received("file-conf-job", &info).unwrap();
+    state
+        .mark_received("file-conf-job", "uploads/file-conf-job", &info)
+        .unwrap();
     let new = NewJob {
         metadata: Some(
             serde_json::json!({"source": "conformance", "tags": ["a", "b"], "n": 1.5, "deep": {"x": null}}),

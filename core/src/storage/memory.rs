@@ -186,7 +186,7 @@ impl StateStore for MemoryStateStore {
         Ok(self.lock().uploads.get(file_id).cloned())
     }
 
-    fn mark_received(&self, file_id: &str, info: &ReceivedInfo) -> Result<()> {
+    fn mark_received(&self, file_id: &str, blob_key: &str, info: &ReceivedInfo) -> Result<()> {
         let mut st = self.lock();
         let u = st
             .uploads
@@ -196,6 +196,7 @@ impl StateStore for MemoryStateStore {
             return Err(Error::UploadAlreadyReceived(file_id.to_string()));
         }
         u.received = Some(info.clone());
+        u.blob_key = blob_key.to_string();
         Ok(())
     }
 

@@ -216,8 +216,10 @@ pub trait StateStore: Send + Sync {
     fn insert_upload(&self, rec: &UploadRecord) -> Result<()>;
     /// The upload, whatever its tenant (the caller checks tenancy).
     fn get_upload(&self, file_id: &str) -> Result<Option<UploadRecord>>;
-    /// Records the body's facts; `UPLOAD_ALREADY_RECEIVED` when it was recorded before.
-    fn mark_received(&self, file_id: &str, info: &ReceivedInfo) -> Result<()>;
+    /// Records the body's facts and the blob key it was written under (each receiving attempt
+    /// writes its own blob, so two racing PUTs never mix bytes: the first recorded wins);
+    /// `UPLOAD_ALREADY_RECEIVED` when a body was recorded before, and then nothing changes.
+    fn mark_received(&self, file_id: &str, blob_key: &str, info: &ReceivedInfo) -> Result<()>;
 
     /// Creates a queued job for a received upload (`UPLOAD_NOT_RECEIVED` otherwise).
     fn insert_job(&self, job: &NewJob) -> Result<JobRecord>;

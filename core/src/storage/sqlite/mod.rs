@@ -561,7 +561,7 @@ impl StateStore for SqliteStateStore {
             .map_err(db_err(format!("reading upload {file_id}")))
     }
 
-    fn mark_received(&self, file_id: &str, info: &ReceivedInfo) -> Result<()> {
+    fn mark_received(&self, file_id: &str, blob_key: &str, info: &ReceivedInfo) -> Result<()> {
         self.write("recording a received upload", |tx| {
             let received: Option<Option<i64>> = tx
                 .query_row("SELECT received_at FROM uploads WHERE file_id = ?1", [file_id], |r| r.get(0))
@@ -573,8 +573,16 @@ impl StateStore for SqliteStateStore {
                 Some(None) => {}
             }
             tx.execute(
-                "UPDATE uploads SET size = ?2, sha256 = ?3, etag = ?4, received_at = ?5 WHERE file_id = ?1",
-                params![file_id, info.size as i64, info.sha256, info.etag, info.received_at.0],
+                "UPDATE uploads SET size = ?2, sha256 = ?3, etag = ?4, received_at = ?5, blob_key = ?6 \
+                 WHERE file_id = ?1",
+                params![
+                    file_id,
+                    info.size as i64,
+                    info.sha256,
+                    info.etag,
+                    info.received_at.0,
+                    blob_key
+                ],
             )
             .map(|_| ())
             .map_err(db_err(format!("recording upload {file_id} as received")))
