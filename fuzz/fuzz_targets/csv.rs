@@ -1,38 +1,9 @@
-//! Any bytes, declared as csv, through framing, parsing and validation against the POP and
-//! content schemas, on one thread and on two: an error or row errors, never a panic, and both
-//! passes agree.
+//! Any bytes declared as csv (see `common`): never a panic, one thread and two agree.
 #![no_main]
 
-use std::sync::OnceLock;
+mod common;
 
-use bulk_ingest::{Format, Schema, ValidateOptions};
+use bulk_ingest::Format;
 use libfuzzer_sys::fuzz_target;
 
-fn schemas() -> &'static [Schema; 2] {
-    static S: OnceLock<[Schema; 2]> = OnceLock::new();
-    S.get_or_init(|| {
-        [
-            Schema::compile(include_str!("../../examples/schemas/pop-1.0.json")).expect("pop"),
-            Schema::compile(include_str!("../../examples/schemas/content-1.0.json")).expect("content"),
-        ]
-    })
-}
-
-fuzz_target!(|data: &[u8]| {
-    for schema in schemas() {
-        let run = |threads: usize, chunk_size: usize| {
-            let opts = ValidateOptions { threads, chunk_size, ..Default::default() };
-            let mut errors = Vec::new();
-            let r = bulk_ingest::validate_bytes(data, Format::Csv, schema, &opts, &mut |e| {
-                errors.push(e.clone());
-                Ok(())
-            });
-            (r.map_err(|e| e.code()), errors)
-        };
-        let one = run(0, 1 << 20);
-        let two = run(2, 64);
-        if one.0.is_ok() {
-            assert_eq!(one, two, "chunking and threads must not change the result");
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| common::check(data, Format::Csv));
