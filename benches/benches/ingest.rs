@@ -12,23 +12,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bulk_ingest::{Format, IngestRequest, Ingestor, IngestorOptions, UploadRequest};
-use bulk_ingest_bench::{generate, GenOptions};
+use bulk_ingest_bench::{generate, GenOptions, FIELDS as COLS};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 const POP: &str = include_str!("../../examples/schemas/pop-1.0.json");
-const COLS: [&str; 11] = [
-    "eventId",
-    "screenId",
-    "creativeId",
-    "campaignId",
-    "playedAt",
-    "durationMs",
-    "impressions",
-    "venueType",
-    "latitude",
-    "longitude",
-    "playStatus",
-];
 
 fn rows() -> u64 {
     std::env::var("BULK_BENCH_INGEST_ROWS")

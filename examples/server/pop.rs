@@ -35,6 +35,18 @@ async fn refuse(body: Body, e: ApiError) -> ApiError {
     e
 }
 
+/// The tenant of the request's key and its JSON object body; a refusal reads the body off first.
+async fn keyed_json(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(String, Map<String, Value>), ApiError> {
+    match api_key_tenant(st, headers) {
+        Ok(t) => Ok((t, json_object(headers, body).await?)),
+        Err(e) => Err(refuse(body, e).await),
+    }
+}
+
 /// The tenant of the request's `X-API-Key`, or 401.
 fn api_key_tenant(st: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let key = headers
@@ -94,11 +106,7 @@ pub async fn upload_url(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = match api_key_tenant(&st, &headers) {
-        Ok(t) => t,
-        Err(e) => return Err(refuse(body, e).await),
-    };
-    let obj = json_object(&headers, body).await?;
+    let (tenant, obj) = keyed_json(&st, &headers, body).await?;
     let file_name = required_str(&obj, "fileName")?;
     let format = match obj.get("format") {
         Some(Value::String(s)) => s.parse::<Format>().map_err(ApiError::from)?,
@@ -178,11 +186,7 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = match api_key_tenant(&st, &headers) {
-        Ok(t) => t,
-        Err(e) => return Err(refuse(body, e).await),
-    };
-    let obj = json_object(&headers, body).await?;
+    let (tenant, obj) = keyed_json(&st, &headers, body).await?;
     let file_id = required_str(&obj, "fileId")?;
     let schema_version = required_str(&obj, "schemaVersion")?;
     let metadata = match obj.get("metadata") {
