@@ -139,6 +139,9 @@ impl<'a> Iterator for JsonRows<'a> {
 /// record borrows the reader's reused buffers.
 pub struct CsvRows<'a> {
     data: &'a [u8],
+    /// The chunk as text (chunks from the framer are valid UTF-8): records without a quote are
+    /// cut from it in place.
+    text: Option<&'a str>,
     pos: usize,
     line: u64,
     base: u64,
@@ -150,14 +153,16 @@ pub struct CsvRows<'a> {
     done: bool,
 }
 
-/// One CSV record: `record` is csv-core's unescaped output for all fields, field `i` is
-/// `record[ends[i-1]..ends[i]]` (with `ends[-1] = 0`); `raw.bytes` is the record's original text
-/// without its terminator.
+/// One CSV record: field `i` is `record[ends[i-1] + sep..ends[i]]` (the first starts at 0).
+/// `record` is either csv-core's unescaped output of all fields back to back (`sep` 0) or, for
+/// a record without quotes, its own text with the commas (`sep` 1); `raw.bytes` is the record's
+/// original text without its terminator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CsvRecord<'r> {
     pub raw: RawRow<'r>,
     pub record: &'r str,
     pub ends: &'r [usize],
+    pub sep: usize,
 }
 
 impl CsvRecord<'_> {
@@ -174,24 +179,47 @@ impl CsvRecord<'_> {
     /// Field `i`, if there is one.
     pub fn field(&self, i: usize) -> Option<&str> {
         let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { *self.ends.get(i - 1)? };
+        let start = if i == 0 {
+            0
+        } else {
+            *self.ends.get(i - 1)? + self.sep
+        };
         self.record.get(start..end)
     }
 }
+
+/// The bytes that end an unquoted field: comma, quote, CR, LF.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b',' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
 
 /// Where the last record read by [`CsvRows::advance`] is.
 struct Span {
     start: usize,
     end: usize,
     line: u64,
-    nout: usize,
+    /// Where the record's fields are: csv-core's output, or the chunk itself.
+    fields: Fields,
     nend: usize,
+}
+
+enum Fields {
+    /// `out[..n]`, unescaped by csv-core.
+    Out(usize),
+    /// `text[start..start + n]`: a record without quotes is its own unescaped text.
+    InPlace(usize),
 }
 
 impl<'a> CsvRows<'a> {
     pub fn new(chunk: &'a Chunk) -> Self {
         CsvRows {
             data: &chunk.data,
+            text: std::str::from_utf8(&chunk.data).ok(),
             pos: 0,
             line: chunk.first_line,
             base: chunk.start_offset,
@@ -223,11 +251,20 @@ impl<'a> CsvRows<'a> {
             bytes,
         };
         // Chunks from the framer are valid UTF-8, and unescaping only drops ASCII quotes.
-        let (record, ends) = match std::str::from_utf8(&self.out[..span.nout]) {
-            Ok(s) => (s, &self.ends[..span.nend]),
-            Err(_) => ("", &self.ends[..0]),
+        let (text, sep) = match span.fields {
+            Fields::Out(n) => (std::str::from_utf8(&self.out[..n]).ok(), 0),
+            Fields::InPlace(n) => (self.text.and_then(|t| t.get(span.start..span.start + n)), 1),
         };
-        Some(CsvRecord { raw, record, ends })
+        let (record, ends) = match text {
+            Some(s) => (s, &self.ends[..span.nend]),
+            None => ("", &self.ends[..0]),
+        };
+        Some(CsvRecord {
+            raw,
+            record,
+            ends,
+            sep,
+        })
     }
 
     /// Counts the remaining records without building them.
@@ -261,6 +298,11 @@ impl<'a> CsvRows<'a> {
         }
         let start = self.pos;
         let line = self.line;
+        if !self.first && self.text.is_some() {
+            if let Some(span) = self.unquoted(start, line) {
+                return Some(span);
+            }
+        }
         let (mut nout, mut nend) = (0, 0);
         loop {
             // csv-core strips a BOM from its very first input: feed one byte first so that a
@@ -301,7 +343,63 @@ impl<'a> CsvRows<'a> {
             start,
             end: self.pos,
             line,
-            nout,
+            fields: Fields::Out(nout),
+            nend,
+        })
+    }
+
+    fn push_end(&mut self, n: usize, end: usize) {
+        if n == self.ends.len() {
+            let len = self.ends.len().max(8) * 2;
+            self.ends.resize(len, 0);
+        }
+        if let Some(e) = self.ends.get_mut(n) {
+            *e = end;
+        }
+    }
+
+    /// The record at `start` when no quote comes before its terminator: then it is one line,
+    /// its fields are the text between commas, and csv-core (which the caller falls back to
+    /// otherwise) would give exactly the same fields. CR, LF and CRLF end a record, as in
+    /// csv-core; the LF of a CRLF is skipped with the blank lines before the next record.
+    fn unquoted(&mut self, start: usize, line: u64) -> Option<Span> {
+        let data = self.data;
+        let rest = &data[start..];
+        // One pass: fields are short, so a byte loop beats searching for each kind of byte.
+        let mut nend = 0;
+        let mut term = None;
+        for (i, &b) in rest.iter().enumerate() {
+            if !SPECIAL[usize::from(b)] {
+                continue;
+            }
+            if b == b',' {
+                self.push_end(nend, i);
+                nend += 1;
+                continue;
+            }
+            if b == b'"' {
+                return None;
+            }
+            term = Some(i);
+            break;
+        }
+        let len = term.unwrap_or(rest.len());
+        self.push_end(nend, len);
+        nend += 1;
+        self.pos = match term {
+            Some(i) => {
+                if rest[i] == b'\n' {
+                    self.line += 1;
+                }
+                start + i + 1
+            }
+            None => self.data.len(),
+        };
+        Some(Span {
+            start,
+            end: self.pos,
+            line,
+            fields: Fields::InPlace(len),
             nend,
         })
     }
