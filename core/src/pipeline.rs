@@ -149,10 +149,23 @@ fn run_parallel<R: Read + Send>(
     let (chunk_tx, chunk_rx) = sync_channel::<(u64, Result<Chunk>)>(threads + 1);
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
     let (res_tx, res_rx) = sync_channel::<Msg>(threads + 1);
+    // The framer may run at most `window` chunks ahead of the merge. Without this bound, a
+    // validator that is descheduled on chunk k lets the other run on, and every chunk after k
+    // waits in the merge's reorder buffer: memory then grows with the file on a busy machine.
+    let window = threads + 1;
+    let (permit_tx, permit_rx) = sync_channel::<()>(window);
+    for _ in 0..window {
+        let _ = permit_tx.send(());
+    }
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut seq = 0u64;
             loop {
+                // The merge hands a permit back for each chunk it has delivered, and drops its
+                // sender when it stops.
+                if permit_rx.recv().is_err() {
+                    break;
+                }
                 let next = framer.next_chunk();
                 let done = !matches!(next, Ok(Some(_)));
                 let msg = match next {
@@ -188,10 +201,16 @@ fn run_parallel<R: Read + Send>(
         // Only the threads may hold the chunk receiver: when they stop, the framer's next send
         // fails and it stops too.
         drop(chunk_rx);
-        let r = merge_in_order(&res_rx, deliver);
-        // Dropping the results receiver makes every validator's next send fail, so the scope
-        // can join them even when the pass stopped early.
+        let r = merge_in_order(&res_rx, &mut |result| {
+            let flow = deliver(result)?;
+            let _ = permit_tx.send(());
+            Ok(flow)
+        });
+        // Dropping the results receiver makes every validator's next send fail, and dropping
+        // the permits wakes a framer waiting for one, so the scope can join them even when the
+        // pass stopped early.
         drop(res_rx);
+        drop(permit_tx);
         r
     })
 }
@@ -345,6 +364,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                     cols,
                     rec.record,
                     rec.ends,
+                    rec.sep,
                     rel_row,
                     Some(line),
                     &mut cells,

@@ -41,7 +41,7 @@ fn csv_row(
     }
     let mut cells = vec![];
     let mut errors = vec![];
-    let ok = schema.validate_csv(cols, &record, &ends, 3, Some(4), &mut cells, &mut errors);
+    let ok = schema.validate_csv(cols, &record, &ends, 0, 3, Some(4), &mut cells, &mut errors);
     assert_eq!(cells.len(), schema.fields().len());
     assert!(errors.iter().all(|e| e.row == 3 && e.line == Some(4)));
     assert_eq!(ok, errors.is_empty(), "{errors:?}");
@@ -1668,7 +1668,7 @@ fn garbage_tapes_and_ends_never_panic() {
                 })
                 .collect();
             errors.clear();
-            let ok = schema.validate_csv(&cols, record, &ends, 1, None, &mut cells, &mut errors);
+            let ok = schema.validate_csv(&cols, record, &ends, 0, 1, None, &mut cells, &mut errors);
             assert_eq!(ok, errors.is_empty());
         }
     }
@@ -1683,6 +1683,7 @@ fn garbage_tapes_and_ends_never_panic() {
         &wide,
         "abcdefghijklm",
         &ends,
+        0,
         1,
         None,
         &mut cells,
