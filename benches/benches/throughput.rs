@@ -42,7 +42,13 @@ fn raw_ndjson(data: &[u8]) -> usize {
     let mut scratch = Vec::new();
     let mut tape_store = Some(simd_json::Tape::null());
     let mut nodes = 0;
-    for line in data.split(|&b| b == b'\n') {
+    // Lines found with memchr, as fast as the library finds them (a byte-by-byte split made the
+    // raw side ~25% slower than it need be).
+    let mut at = 0;
+    while at < data.len() {
+        let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
+        let line = &data[at..end];
+        at = end + 1;
         if line.is_empty() {
             continue;
         }

@@ -14,7 +14,7 @@ use crate::format::{self, ResumePoint};
 use crate::model::{
     JobError, JobOptions, JobState, JobStatus, Timestamp, UploadTicket, UploadedFile,
 };
-use crate::pipeline::{self, enforce_unique, ChunkResult, Flow, PassOptions, Start};
+use crate::pipeline::{self, enforce_unique, ChunkResult, Flow, PassOptions, RowsKept, Start};
 use crate::report::{self, ReportKind};
 use crate::schema::Schema;
 use crate::signing::{new_id, pct_encode, ParsedUrl, SignedRequest, Signer};
@@ -952,6 +952,7 @@ impl Shared {
                 PassOptions {
                     threads: self.opts.threads.max(1),
                     chunk_size: self.opts.chunk_size,
+                    rows: RowsKept::KeysOnly,
                 },
                 &mut |r: ChunkResult| {
                     for i in 0..r.batch.len() {
@@ -1031,6 +1032,7 @@ impl Shared {
             PassOptions {
                 threads: self.opts.threads.max(1),
                 chunk_size: self.opts.chunk_size,
+                rows: RowsKept::All,
             },
             &mut |mut r: ChunkResult| {
                 if lost.load(Ordering::SeqCst) || self.shutdown.load(Ordering::SeqCst) {

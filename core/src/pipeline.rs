@@ -25,6 +25,18 @@ pub(crate) struct PassOptions {
     pub threads: usize,
     /// Target chunk size in bytes.
     pub chunk_size: usize,
+    /// What of a valid row the batches carry.
+    pub rows: RowsKept,
+}
+
+/// What of a valid row a pass keeps in its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowsKept {
+    /// Every cell, and the key hash the sink uses: rows that are stored.
+    All,
+    /// Only the cells of primary-key and unique fields (the rest are null): a pass that counts
+    /// rows and checks uniqueness but stores nothing need not copy every value.
+    KeysOnly,
 }
 
 impl Default for PassOptions {
@@ -32,6 +44,7 @@ impl Default for PassOptions {
         PassOptions {
             threads: default_threads(),
             chunk_size: 1 << 20,
+            rows: RowsKept::All,
         }
     }
 }
@@ -80,6 +93,22 @@ struct Ctx<'s> {
     schema: &'s Schema,
     format: Format,
     csv: Option<CsvColumns>,
+    /// With [`RowsKept::KeysOnly`], which slots to keep; `None` keeps every cell.
+    keep: Option<Vec<bool>>,
+}
+
+impl Ctx<'_> {
+    /// Drops the cells of a valid row that the pass does not keep.
+    #[inline]
+    fn trim(&self, cells: &mut [Cell<'_>]) {
+        if let Some(keep) = &self.keep {
+            for (c, &k) in cells.iter_mut().zip(keep) {
+                if !k {
+                    *c = Cell::Null;
+                }
+            }
+        }
+    }
 }
 
 /// Runs one pass over `reader`. `on_chunk` receives every chunk's results in file order, and may stop the pass.
@@ -107,10 +136,24 @@ pub(crate) fn run<R: Read + Send>(
         }
         _ => None,
     };
+    let keep = match opts.rows {
+        RowsKept::All => None,
+        RowsKept::KeysOnly => {
+            let mut keep = vec![false; schema.fields().len()];
+            let slots = schema.primary_key().unwrap_or(&[]).iter();
+            for &s in slots.chain(schema.unique_slots()) {
+                if let Some(k) = keep.get_mut(s) {
+                    *k = true;
+                }
+            }
+            Some(keep)
+        }
+    };
     let ctx = Ctx {
         schema,
         format,
         csv,
+        keep,
     };
     let mut rows_before = start.rows_before;
     let mut deliver = |mut r: ChunkResult| -> Result<Flow> {
@@ -283,7 +326,8 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
     };
     // The batch's first (only) chunk: its bytes are attached once the rows are read.
     let chunk_idx = 0;
-    let key = ctx.schema.primary_key();
+    // The sink's key hash, only for rows that are kept whole.
+    let key = ctx.schema.primary_key().filter(|_| ctx.keep.is_none());
     let view = &chunk;
     let mut rel_row = 0u64;
     match ctx.format {
@@ -328,6 +372,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                     }
                 };
                 if valid {
+                    ctx.trim(&mut cells);
                     let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
                     out.batch.push(
                         &cells,
@@ -371,6 +416,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                     &mut out.errors,
                 );
                 if valid {
+                    ctx.trim(&mut cells);
                     let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
                     out.batch.push(
                         &cells,
@@ -495,6 +541,7 @@ mod tests {
                 PassOptions {
                     threads,
                     chunk_size: 256,
+                    rows: RowsKept::All,
                 },
                 &mut |_| {
                     seen += 1;
@@ -511,6 +558,7 @@ mod tests {
                 PassOptions {
                     threads,
                     chunk_size: 256,
+                    rows: RowsKept::All,
                 },
                 &mut |_| Err(Error::storage("sink down")),
             );
@@ -539,6 +587,7 @@ mod tests {
                 PassOptions {
                     threads,
                     chunk_size,
+                    rows: RowsKept::All,
                 },
                 &mut |r| {
                     for i in 0..r.batch.len() {

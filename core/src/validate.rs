@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::pipeline::{self, enforce_unique, Flow, PassOptions, Start};
+use crate::pipeline::{self, enforce_unique, Flow, PassOptions, RowsKept, Start};
 use crate::schema::Schema;
 use crate::types::{Format, RowError};
 use crate::unique::UniqueTracker;
@@ -77,6 +77,8 @@ pub fn validate(
         PassOptions {
             threads: opts.threads,
             chunk_size: opts.chunk_size,
+            // Nothing is stored: only the keys of valid rows are needed.
+            rows: RowsKept::KeysOnly,
         },
         &mut |mut r| {
             enforce_unique(&mut r, &mut tracker, schema);

@@ -1076,3 +1076,22 @@ fn csv_fields_agree_with_csv_core_for_every_mix_of_quoted_and_plain_records() {
     let rows = rows_all_sizes(s.as_bytes(), Format::Csv);
     assert_eq!(fields_of(&rows), want[1..].to_vec());
 }
+
+#[test]
+fn comma_mask_marks_exactly_the_commas() {
+    for b in 0..=255u8 {
+        for pos in 0..8 {
+            for fill in [0u8, b'a', b',', 0x80, 0xff] {
+                let mut bytes = [fill; 8];
+                bytes[pos] = b;
+                let want: u64 = bytes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &x)| x == b',')
+                    .map(|(i, _)| 0x80u64 << (8 * i))
+                    .sum();
+                assert_eq!(super::rows::comma_mask(u64::from_le_bytes(bytes)), want);
+            }
+        }
+    }
+}
