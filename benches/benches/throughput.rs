@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bulk_ingest::{Format, Schema, ValidateOptions};
-use bulk_ingest_bench::{generate, GenOptions};
+use bulk_ingest_bench::{generate, raw, GenOptions};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 const POP: &str = include_str!("../../examples/schemas/pop-1.0.json");
@@ -36,66 +36,6 @@ fn file(format: bulk_ingest_bench::Format) -> Vec<u8> {
     out
 }
 
-/// simd-json over each line, reusing one scratch buffer, one `Buffers` and one tape.
-fn raw_ndjson(data: &[u8]) -> usize {
-    let mut buffers = simd_json::Buffers::new(4096);
-    let mut scratch = Vec::new();
-    let mut tape_store = Some(simd_json::Tape::null());
-    let mut nodes = 0;
-    // Lines found with memchr, as fast as the library finds them (a byte-by-byte split made the
-    // raw side ~25% slower than it need be).
-    let mut at = 0;
-    while at < data.len() {
-        let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
-        let line = &data[at..end];
-        at = end + 1;
-        if line.is_empty() {
-            continue;
-        }
-        scratch.clear();
-        scratch.extend_from_slice(line);
-        let mut tape = tape_store
-            .take()
-            .unwrap_or_else(simd_json::Tape::null)
-            .reset();
-        if simd_json::fill_tape(&mut scratch, &mut buffers, &mut tape).is_ok() {
-            nodes += tape.0.len();
-        }
-        tape_store = Some(tape.reset());
-    }
-    nodes
-}
-
-/// csv-core over every record.
-fn raw_csv(data: &[u8]) -> usize {
-    let mut rdr = csv_core::Reader::new();
-    let mut out = vec![0u8; 64 * 1024];
-    let mut ends = vec![0usize; 64];
-    let mut input = data;
-    let mut records = 0;
-    loop {
-        let (res, nin, _, _) = rdr.read_record(input, &mut out, &mut ends);
-        input = &input[nin..];
-        match res {
-            csv_core::ReadRecordResult::Record => records += 1,
-            csv_core::ReadRecordResult::End => break,
-            csv_core::ReadRecordResult::InputEmpty => {
-                if input.is_empty() {
-                    // Tell the reader the input has ended.
-                    let (r, _, _, _) = rdr.read_record(&[], &mut out, &mut ends);
-                    if matches!(r, csv_core::ReadRecordResult::Record) {
-                        records += 1;
-                    }
-                    break;
-                }
-            }
-            csv_core::ReadRecordResult::OutputFull => out.resize(out.len() * 2, 0),
-            csv_core::ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
-        }
-    }
-    records
-}
-
 fn bench_format(c: &mut Criterion, name: &str, gen: bulk_ingest_bench::Format, format: Format) {
     let data = file(gen);
     let schema = Schema::compile(POP).expect("pop schema");
@@ -105,10 +45,12 @@ fn bench_format(c: &mut Criterion, name: &str, gen: bulk_ingest_bench::Format, f
     g.measurement_time(Duration::from_secs(8));
     match format {
         Format::Ndjson => {
-            g.bench_function("raw_simd_json", |b| b.iter(|| black_box(raw_ndjson(&data))));
+            g.bench_function("raw_simd_json", |b| {
+                b.iter(|| black_box(raw::ndjson(&data)))
+            });
         }
         Format::Csv => {
-            g.bench_function("raw_csv_core", |b| b.iter(|| black_box(raw_csv(&data))));
+            g.bench_function("raw_csv_core", |b| b.iter(|| black_box(raw::csv(&data))));
         }
         Format::Json => {
             g.bench_function("raw_simd_json", |b| {

@@ -6,6 +6,8 @@
 //! Every invalid row carries exactly one defect; the defects cycle through every row error kind
 //! the format can express.
 
+pub mod raw;
+
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 use std::str::FromStr;
