@@ -178,14 +178,18 @@ fn to_dict<'py, T: serde::Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'
     json_to_py(py, &j)
 }
 
-/// A Python object (dict, list, ...) as JSON, through the standard `json` module.
-fn py_to_json(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<serde_json::Value> {
-    let text: String = obj
-        .py()
+/// A Python object (dict, list, ...) as JSON text, through the standard `json` module (which
+/// keeps the mapping's key order: a schema's field order is the order rows are handed over).
+fn py_to_json_text(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    obj.py()
         .import("json")?
         .call_method1("dumps", (obj,))
         .map_err(|e| invalid(format!("{what} must be JSON-serialisable: {e}")))?
-        .extract()?;
+        .extract()
+}
+
+fn py_to_json(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<serde_json::Value> {
+    let text = py_to_json_text(obj, what)?;
     serde_json::from_str(&text).map_err(|e| invalid(format!("{what}: {e}")))
 }
 
@@ -195,7 +199,7 @@ fn schema_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
         return Ok(s.to_str()?.to_owned());
     }
     if obj.cast::<PyMapping>().is_ok() {
-        return Ok(py_to_json(obj, "schema")?.to_string());
+        return py_to_json_text(obj, "schema");
     }
     Err(invalid(
         "schema must be the JSON document as a str, or a dict",

@@ -2,9 +2,34 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import IO, Any, Literal, Optional, Union
+from typing import IO, Any, Literal, Optional, Union, final
 
-ErrorCode = Literal[
+__all__ = [
+    "ERROR_CODES",
+    "ERROR_FAMILIES",
+    "ROW_ERROR_CODES",
+    "Download",
+    "FileContentError",
+    "IngestError",
+    "Ingestor",
+    "InvalidRequestError",
+    "JobError",
+    "JobStateError",
+    "JobStatus",
+    "NotFoundError",
+    "RowError",
+    "Schema",
+    "SchemaError",
+    "SinkBatch",
+    "StorageError",
+    "UploadedFile",
+    "UploadError",
+    "UploadTicket",
+    "Validation",
+    "validate",
+]
+
+_ErrorCode = Literal[
     "INVALID_REQUEST",
     "UNAUTHORIZED",
     "UNSUPPORTED_MEDIA_TYPE",
@@ -25,7 +50,7 @@ ErrorCode = Literal[
     "INVALID_STATE_TRANSITION",
     "STORAGE_ERROR",
 ]
-RowErrorCode = Literal[
+_RowErrorCode = Literal[
     "REQUIRED",
     "TYPE",
     "PATTERN",
@@ -39,23 +64,23 @@ RowErrorCode = Literal[
     "UNKNOWN_FIELD",
     "MALFORMED_ROW",
 ]
-JobState = Literal[
+_JobState = Literal[
     "queued", "processing", "completed", "partially_completed", "failed", "cancelled"
 ]
-FileFormat = Literal["ndjson", "json", "csv"]
-ReportFormat = Literal["csv", "ndjson"]
-ReportKind = Literal["errors.csv", "errors.ndjson", "failed-rows"]
-StrPath = Union[str, "os.PathLike[str]"]
-Cell = Union[None, bool, int, float, str]
+_FileFormat = Literal["ndjson", "json", "csv"]
+_ReportFormat = Literal["csv", "ndjson"]
+_ReportKind = Literal["errors.csv", "errors.ndjson", "failed-rows"]
+_StrPath = Union[str, "os.PathLike[str]"]
+_Cell = Union[None, bool, int, float, str]
 
-ERROR_CODES: tuple[ErrorCode, ...]
-ROW_ERROR_CODES: tuple[RowErrorCode, ...]
+ERROR_CODES: tuple[_ErrorCode, ...]
+ROW_ERROR_CODES: tuple[_RowErrorCode, ...]
 ERROR_FAMILIES: dict[str, type[IngestError]]
 
 class IngestError(Exception):
     """Base of every error the library raises; ``.code`` is the design's stable code."""
 
-    code: ErrorCode
+    code: _ErrorCode
 
 class InvalidRequestError(IngestError):
     """INVALID_REQUEST, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE."""
@@ -80,6 +105,7 @@ class JobStateError(IngestError):
 class StorageError(IngestError):
     """STORAGE_ERROR (the storage backend, or a host sink, failed)."""
 
+@final
 class RowError:
     """One problem with one row: ``{row, line?, field?, code, message}``."""
 
@@ -90,11 +116,12 @@ class RowError:
     @property
     def field(self) -> Optional[str]: ...
     @property
-    def code(self) -> RowErrorCode: ...
+    def code(self) -> _RowErrorCode: ...
     @property
     def message(self) -> str: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class JobError:
     """Why a job failed as a whole (a file error, the error limit, a failing sink)."""
 
@@ -104,13 +131,14 @@ class JobError:
     def message(self) -> str: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class JobStatus:
     """A job: the POP seed's fields (``to_dict()`` gives its JSON names), and more."""
 
     @property
     def job_id(self) -> str: ...
     @property
-    def status(self) -> JobState: ...
+    def status(self) -> _JobState: ...
     @property
     def is_terminal(self) -> bool: ...
     @property
@@ -139,6 +167,7 @@ class JobStatus:
     def error(self) -> Optional[JobError]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class UploadTicket:
     """Where and how to send a file."""
 
@@ -154,6 +183,7 @@ class UploadTicket:
     def upload_instructions(self) -> str: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class UploadedFile:
     """A received upload."""
 
@@ -162,7 +192,7 @@ class UploadedFile:
     @property
     def file_name(self) -> str: ...
     @property
-    def format(self) -> FileFormat: ...
+    def format(self) -> _FileFormat: ...
     @property
     def size(self) -> int: ...
     @property
@@ -171,6 +201,7 @@ class UploadedFile:
     def received_at(self) -> datetime: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Validation:
     """What :func:`validate` found."""
 
@@ -184,6 +215,7 @@ class Validation:
     def errors(self) -> list[RowError]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Schema:
     """A registered, compiled schema."""
 
@@ -198,6 +230,7 @@ class Schema:
     @property
     def primary_key(self) -> Optional[list[str]]: ...
 
+@final
 class Download:
     """A report served through a signed URL."""
 
@@ -208,6 +241,7 @@ class Download:
     @property
     def body(self) -> bytes: ...
 
+@final
 class SinkBatch:
     """Valid rows handed to a sink: ``rows[i]`` is data row ``row_numbers[i]`` of the file."""
 
@@ -218,19 +252,20 @@ class SinkBatch:
     @property
     def schema_version(self) -> str: ...
     @property
-    def rows(self) -> list[dict[str, Cell]]: ...
+    def rows(self) -> list[dict[str, _Cell]]: ...
     @property
     def row_numbers(self) -> list[int]: ...
     def __len__(self) -> int: ...
 
-SinkCallable = Callable[[SinkBatch], object]
+_SinkCallable = Callable[[SinkBatch], object]
 
+@final
 class Ingestor:
     """The library's facade over one storage directory (``None``: everything in memory)."""
 
-    def __init__(
-        self,
-        path: Optional[StrPath] = None,
+    def __new__(
+        cls,
+        path: Optional[_StrPath] = None,
         *,
         secret: Union[str, bytes, None] = None,
         base_url: Optional[str] = None,
@@ -242,7 +277,7 @@ class Ingestor:
         chunk_size: Optional[int] = None,
         commit_rows: Optional[int] = None,
         error_sample: Optional[int] = None,
-    ) -> None: ...
+    ) -> Ingestor: ...
     def close(self) -> None: ...
     def __enter__(self) -> Ingestor: ...
     def __exit__(
@@ -252,11 +287,11 @@ class Ingestor:
     def register_schema(
         self, dataset: str, version: str, schema: Union[str, Mapping[str, Any]]
     ) -> Schema: ...
-    def set_sink(self, dataset: str, sink: SinkCallable) -> None: ...
+    def set_sink(self, dataset: str, sink: _SinkCallable) -> None: ...
     def create_upload(
         self,
         file_name: str,
-        format: FileFormat,
+        format: _FileFormat,
         *,
         expires_in_seconds: Optional[int] = None,
         tenant: Optional[str] = None,
@@ -265,7 +300,7 @@ class Ingestor:
         self,
         upload_url: str,
         content_type: str,
-        body: Union[bytes, bytearray, memoryview, StrPath, IO[bytes]],
+        body: Union[bytes, bytearray, memoryview, _StrPath, IO[bytes]],
     ) -> UploadedFile: ...
     def upload(self, file_id: str, *, tenant: Optional[str] = None) -> UploadedFile: ...
     def start_ingest(
@@ -286,7 +321,7 @@ class Ingestor:
     ) -> JobStatus: ...
     def cancel(self, job_id: str, *, tenant: Optional[str] = None) -> JobStatus: ...
     def report(
-        self, job_id: str, format: ReportFormat = "csv", *, tenant: Optional[str] = None
+        self, job_id: str, format: _ReportFormat = "csv", *, tenant: Optional[str] = None
     ) -> bytes: ...
     def failed_rows(self, job_id: str, *, tenant: Optional[str] = None) -> bytes: ...
     def signed_report_url(
@@ -294,7 +329,7 @@ class Ingestor:
         job_id: str,
         expires_in_seconds: int = 3600,
         *,
-        kind: ReportKind = "errors.csv",
+        kind: _ReportKind = "errors.csv",
         tenant: Optional[str] = None,
     ) -> str: ...
     def download(self, url: str) -> Download: ...
@@ -303,14 +338,14 @@ class Ingestor:
         self,
         job_id: str,
         *,
-        sink: Optional[SinkCallable] = None,
+        sink: Optional[_SinkCallable] = None,
         tenant: Optional[str] = None,
     ) -> JobStatus: ...
     def stored_rows(self, dataset: str, version: str) -> int: ...
 
 def validate(
-    path_or_bytes: Union[bytes, bytearray, memoryview, StrPath],
-    format: FileFormat,
+    path_or_bytes: Union[bytes, bytearray, memoryview, _StrPath],
+    format: _FileFormat,
     schema: Union[str, Mapping[str, Any]],
     *,
     max_rows: Optional[int] = None,
