@@ -228,7 +228,7 @@ enum Body {
 }
 
 impl Body {
-    fn extract(obj: &Bound<'_, PyAny>, streams: bool) -> PyResult<Body> {
+    fn extract(obj: &Bound<'_, PyAny>) -> PyResult<Body> {
         if let Ok(b) = obj.cast::<PyBytes>() {
             return Ok(Body::Bytes(b.as_bytes().to_vec()));
         }
@@ -240,7 +240,7 @@ impl Body {
             let b = builtins.getattr("bytes")?.call1((obj,))?;
             return Ok(Body::Bytes(b.cast::<PyBytes>()?.as_bytes().to_vec()));
         }
-        if streams && obj.hasattr("read")? {
+        if obj.hasattr("read")? {
             return Ok(Body::Stream(obj.clone().unbind()));
         }
         let fspath = py.import("os")?.getattr("fspath");
@@ -249,11 +249,9 @@ impl Body {
                 return Ok(Body::Path(p));
             }
         }
-        Err(invalid(if streams {
-            "body must be bytes, a path (str or os.PathLike), or a binary file object"
-        } else {
-            "the file must be bytes or a path (str or os.PathLike)"
-        }))
+        Err(invalid(
+            "the file must be bytes, a path (str or os.PathLike), or a binary file object",
+        ))
     }
 }
 
@@ -908,7 +906,7 @@ impl PyIngestor {
         content_type: String,
         body: &Bound<'_, PyAny>,
     ) -> PyResult<PyUploadedFile> {
-        let body = Body::extract(body, true)?;
+        let body = Body::extract(body)?;
         detached(py, self.get()?, move |i| match body {
             Body::Bytes(b) => i.receive_upload(&upload_url, &content_type, &mut b.as_slice()),
             Body::Path(p) => i.receive_upload(&upload_url, &content_type, &mut open_path(&p)?),
@@ -1097,7 +1095,8 @@ impl PyIngestor {
     }
 }
 
-/// Checks a file (bytes or a path; plain or gzip) against a schema, without storage.
+/// Checks a file (bytes, a path, or a binary file object; plain or gzip) against a schema,
+/// without storage.
 #[pyfunction]
 #[pyo3(signature = (path_or_bytes, format, schema, *, max_rows = None, threads = None, error_sample = None))]
 fn validate(
@@ -1109,7 +1108,7 @@ fn validate(
     threads: Option<usize>,
     error_sample: Option<usize>,
 ) -> PyResult<PyValidation> {
-    let body = Body::extract(path_or_bytes, false)?;
+    let body = Body::extract(path_or_bytes)?;
     let format = parse::<Format>(format)?;
     let text = schema_text(schema)?;
     let mut opts = core::ValidateOptions {
@@ -1128,7 +1127,7 @@ fn validate(
         match body {
             Body::Bytes(b) => core::validate_bytes(&b, format, &schema, &opts, &mut ignore),
             Body::Path(p) => core::validate_file(&p, format, &schema, &opts, &mut ignore),
-            Body::Stream(_) => Err(core::Error::invalid("validate reads bytes or a path")),
+            Body::Stream(r) => core::validate(PyReader(r), format, &schema, &opts, &mut ignore),
         }
     })
     .or_raise()

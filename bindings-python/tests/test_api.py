@@ -48,14 +48,16 @@ def test_receive_upload_takes_bytes_paths_and_file_objects(
     src = TESTDATA / "pop_valid.ndjson"
     data = src.read_bytes()
     body: object = {
-        "bytes": data,
-        "bytearray": bytearray(data),
-        "path": src,
-        "str": str(src),
-        "file": open(src, "rb"),
-    }[kind]
+        "bytes": lambda: data,
+        "bytearray": lambda: bytearray(data),
+        "path": lambda: src,
+        "str": lambda: str(src),
+        "file": lambda: open(src, "rb"),
+    }[kind]()
     t = ing.create_upload("pop_valid.ndjson", "ndjson")
     f = ing.receive_upload(t.upload_url, t.content_type, body)  # type: ignore[arg-type]
+    if isinstance(body, io.BufferedReader):
+        body.close()
     assert (f.file_id, f.file_name, f.format) == (t.file_id, "pop_valid.ndjson", "ndjson")
     assert f.size == len(data)
     assert f.sha256 == hashlib.sha256(data).hexdigest()

@@ -82,8 +82,8 @@ def test_ctrl_c_stops_a_process_waiting_on_a_job(tmp_path: Path) -> None:
         t = ing.create_upload("a.ndjson", "ndjson")
         ing.receive_upload(t.upload_url, t.content_type, {str(REPO / 'testdata/pop_valid.ndjson')!r})
         job = ing.start_ingest(t.file_id, "pop", "1.0")
-        print("waiting", flush=True)
         try:
+            print("waiting", flush=True)
             ing.wait(job.job_id)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
@@ -94,6 +94,7 @@ def test_ctrl_c_stops_a_process_waiting_on_a_job(tmp_path: Path) -> None:
     try:
         assert p.stdout is not None
         assert p.stdout.readline().strip() == "waiting"
+        time.sleep(0.5)  # let it get into wait(): the signal is meant to land there
         p.send_signal(signal.SIGINT)
         out, _ = p.communicate(timeout=20)
     finally:

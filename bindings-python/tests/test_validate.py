@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -19,7 +20,7 @@ def schema_of(name: str) -> str:
 def test_every_testdata_file(name: str) -> None:
     exp = EXPECTED[name]
     path = TESTDATA / name
-    for source in (path, str(path), path.read_bytes()):
+    for source in (path, str(path), path.read_bytes(), io.BytesIO(path.read_bytes())):
         if "fileError" in exp:
             with pytest.raises(bulk_ingest.IngestError) as e:
                 bulk_ingest.validate(source, exp["format"], schema_of(name))

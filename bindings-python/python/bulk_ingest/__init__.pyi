@@ -344,7 +344,7 @@ class Ingestor:
     def stored_rows(self, dataset: str, version: str) -> int: ...
 
 def validate(
-    path_or_bytes: Union[bytes, bytearray, memoryview, _StrPath],
+    path_or_bytes: Union[bytes, bytearray, memoryview, _StrPath, IO[bytes]],
     format: _FileFormat,
     schema: Union[str, Mapping[str, Any]],
     *,
