@@ -14,6 +14,7 @@ mod model;
 mod pipeline;
 mod report;
 mod schema;
+mod seed;
 mod signing;
 mod storage;
 mod types;
@@ -29,6 +30,7 @@ pub use ingestor::{
 pub use model::{JobError, JobOptions, JobState, JobStatus, Timestamp, UploadTicket, UploadedFile};
 pub use report::{ErrorCsvWriter, ReportFormat, ReportKind};
 pub use schema::{Field, FieldType, Schema, SchemaDialect};
+pub use seed::{JobErrorView, JobView, RowErrorView};
 pub use storage::{
     BlobInfo, BlobStore, Checkpoint, ChunkCommit, CommitOutcome, FailedRow, JobRecord, Lease,
     LocalBlobStore, MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, SchemaRecord,

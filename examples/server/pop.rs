@@ -9,9 +9,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bulk_ingest::{
-    Error, Format, IngestRequest, JobOptions, JobStatus, ReportFormat, ReportKind, UploadRequest,
+    Error, Format, IngestRequest, JobOptions, ReportFormat, ReportKind, UploadRequest,
 };
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
@@ -222,67 +221,6 @@ pub async fn ingest(
 }
 
 /// A job as the API shows it: the seed's fields in its order, then the library's extras.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobBody<'a> {
-    job_id: &'a str,
-    status: &'static str,
-    total_rows: Option<u64>,
-    processed_rows: u64,
-    error_rows: u64,
-    errors: Vec<ErrorItem<'a>>,
-    started_at: Option<String>,
-    completed_at: Option<String>,
-    created_at: String,
-    file_id: &'a str,
-    dataset: &'a str,
-    schema_version: &'a str,
-    metadata: Option<&'a Value>,
-    error: Option<Value>,
-}
-
-/// One row error: the seed's `row` and `error` (the message), then `line`, `field`, `code`.
-#[derive(Serialize)]
-pub struct ErrorItem<'a> {
-    row: u64,
-    error: &'a str,
-    line: Option<u64>,
-    field: Option<&'a str>,
-    code: &'static str,
-}
-
-pub fn job_json(s: &JobStatus) -> JobBody<'_> {
-    JobBody {
-        job_id: &s.job_id,
-        status: s.status.as_str(),
-        total_rows: s.total_rows,
-        processed_rows: s.processed_rows,
-        error_rows: s.error_rows,
-        errors: s
-            .errors
-            .iter()
-            .map(|e| ErrorItem {
-                row: e.row,
-                error: &e.message,
-                line: e.line,
-                field: e.field.as_deref(),
-                code: e.code.as_str(),
-            })
-            .collect(),
-        started_at: s.started_at.map(|t| t.to_rfc3339()),
-        completed_at: s.completed_at.map(|t| t.to_rfc3339()),
-        created_at: s.created_at.to_rfc3339(),
-        file_id: &s.file_id,
-        dataset: &s.dataset,
-        schema_version: &s.schema_version,
-        metadata: s.metadata.as_ref(),
-        error: s
-            .error
-            .as_ref()
-            .map(|e| json!({"code": e.code, "message": e.message})),
-    }
-}
-
 /// `GET /jobs/{jobId}`.
 pub async fn job(
     State(st): State<AppState>,
@@ -292,7 +230,7 @@ pub async fn job(
     let tenant = api_key_tenant(&st, &headers)?;
     let ing = st.ingestor.clone();
     let status = blocking(move || ing.job(&job_id, Some(&tenant))).await?;
-    Ok(Json(job_json(&status)).into_response())
+    Ok(Json(status.seed_view()).into_response())
 }
 
 /// `POST /jobs/{jobId}/cancel` → the job, now cancelled (409 from a terminal state).
@@ -304,7 +242,7 @@ pub async fn cancel(
     let tenant = api_key_tenant(&st, &headers)?;
     let ing = st.ingestor.clone();
     let status = blocking(move || ing.cancel(&job_id, Some(&tenant))).await?;
-    Ok(Json(job_json(&status)).into_response())
+    Ok(Json(status.seed_view()).into_response())
 }
 
 /// 302 to a signed download URL of one of the job's reports.
