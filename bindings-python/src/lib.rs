@@ -444,7 +444,9 @@ impl PyJobStatus {
             .transpose()
     }
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_dict(py, &self.0)
+        // The POP seed's shape, as the example servers answer (`errors[].error` is the
+        // message): the core decides it.
+        to_dict(py, &self.0.seed_view())
     }
     fn __repr__(&self) -> String {
         format!(

@@ -116,9 +116,10 @@ def test_the_seed_workflow_end_to_end(ing: bulk_ingest.Ingestor) -> None:
                 "startedAt", "completedAt"):
         assert key in d
     assert d["status"] == "partially_completed"
+    # The seed's shape, as the example servers answer: a row error's message is `error`.
     assert d["errors"][0] == {
         "row": 2, "line": 2, "field": "screenId", "code": "REQUIRED",
-        "message": done.errors[0].message,
+        "error": done.errors[0].message,
     }
     assert d["completedAt"].endswith("Z")
     assert ing.job(job.job_id).to_dict() == d
