@@ -61,7 +61,7 @@ test('POP workflow: upload, ingest, status, reports', async (t) => {
   const csv = (await ing.report(done.jobId)).toString()
   assert.equal(csv.trim().split('\n').length, 1 + exp.errorRows)
   const nd = (await ing.report(done.jobId, 'ndjson')).toString().trim().split('\n').map(JSON.parse)
-  assert.deepEqual(nd.map((e) => e.code), exp.errors.map((e) => e[3]))
+  assert.deepEqual(nd.map((e) => [e.row, e.errors[0].code]), exp.errors.map((e) => [e[0], e[3]]))
   const failed = (await ing.failedRows(done.jobId)).toString().trim().split('\n')
   assert.equal(failed.length, exp.errorRows)
   // The failed rows are the file's own lines, as they were.
