@@ -17,6 +17,11 @@ export declare class Ingestor {
    */
   constructor(path: string, options?: IngestorOptions | undefined | null)
   /**
+   * `new Ingestor(path, options)` off the event loop: opening runs the database's
+   * migrations, so a host that must never block can await this instead.
+   */
+  static open(path: string, options?: IngestorOptions | undefined | null): Promise<Ingestor>
+  /**
    * Registers a schema (JSON Schema subset or Table Schema, as JSON text or an object) for
    * `dataset` under `version`. Versions are immutable.
    */

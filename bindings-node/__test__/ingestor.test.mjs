@@ -316,6 +316,21 @@ test('every library error code, raised where the design says', async (t) => {
   assert.deepEqual([...seen].sort(), errorCodes().filter((c) => c !== 'UNAUTHORIZED').sort())
 })
 
+test('Ingestor.open opens off the event loop; a second process-wide handle sees the same data', async (t) => {
+  const dir = tempDir(t, 'open')
+  const a = await Ingestor.open(dir, { workers: 0, secret: 'shared-secret' })
+  assert.ok(a instanceof Ingestor)
+  await a.registerSchema('pop', '1.0', popSchema)
+  const f = await uploadFile(a, 'pop_valid.ndjson', 'ndjson')
+  const j = await a.startIngest(f.fileId, 'pop', '1.0')
+  await a.close()
+  const b = await Ingestor.open(dir, { workers: 0, secret: Buffer.from('shared-secret') })
+  t.after(() => b.close())
+  assert.equal((await b.runJob(j.jobId)).status, 'completed')
+  await rejectsWith(() => Ingestor.open('/proc/self/no-such-dir/data'), 'STORAGE_ERROR')
+  await rejectsWith(() => Ingestor.open(dir, { leaseSeconds: 0.01 }), 'INVALID_REQUEST')
+})
+
 test('arguments of the wrong kind are INVALID_REQUEST errors', async (t) => {
   const ing = await popIngestor(t)
   await rejectsWith(() => ing.wait('job-x', -1), 'INVALID_REQUEST')

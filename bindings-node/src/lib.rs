@@ -555,6 +555,21 @@ impl Ingestor {
         }
     }
 
+    /// `new Ingestor(path, options)` off the event loop: opening runs the database's
+    /// migrations, so a host that must never block can await this instead.
+    #[napi(ts_return_type = "Promise<Ingestor>")]
+    pub fn open(path: String, options: Option<IngestorOptions>) -> AsyncTask<Work<Ingestor>> {
+        work(move || {
+            let opts = match options {
+                Some(o) => o.into_core()?,
+                None => core::IngestorOptions::default(),
+            };
+            Ok(Ingestor {
+                inner: Arc::new(Mutex::new(Some(core::Ingestor::open(&path, opts)?))),
+            })
+        })
+    }
+
     fn core(&self) -> core::Result<core::Ingestor> {
         self.inner
             .lock()
