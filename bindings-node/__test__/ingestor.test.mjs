@@ -338,4 +338,5 @@ test('arguments of the wrong kind are INVALID_REQUEST errors', async (t) => {
   await rejectsWith(() => ing.signedReportUrl('job-x', 60, 'everything'), 'INVALID_REQUEST')
   assert.throws(() => new Ingestor(tempDir(t, 'opt'), { workers: -1 }), (e) => e.code === 'INVALID_REQUEST')
   await rejectsWith(async () => ing.receiveUpload('u', 'text/csv', 42), 'INVALID_REQUEST')
+  await rejectsWith(async () => ing.receiveUpload('u', 'text/csv', { not: 'a stream' }), 'INVALID_REQUEST')
 })

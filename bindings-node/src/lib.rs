@@ -672,7 +672,16 @@ impl Ingestor {
             }
             ValueType::Object => {
                 let stream = unsafe { body.cast::<Object>() }?;
-                Body::Reader(Box::new(StreamReader::attach(&env, stream)?))
+                let reader = StreamReader::attach(&env, stream).map_err(|e| {
+                    js_error(
+                        &env,
+                        &invalid(format!(
+                            "body must be a Buffer, a file path or a Readable stream ({})",
+                            e.reason
+                        )),
+                    )
+                })?;
+                Body::Reader(Box::new(reader))
             }
             _ => {
                 return Err(js_error(
