@@ -33,3 +33,18 @@ if cargo metadata --no-deps --format-version 1 | grep -q '"name":"bulk-ingest-be
   echo "== benchmarks, one quick pass each"
   cargo bench -p bulk-ingest-bench -- --test
 fi
+
+echo "== node package (bindings-node): build, committed index.d.ts, node --test"
+command -v npm >/dev/null || { echo "node and npm are required for the Node package's tests"; exit 1; }
+# `npm install` honours package-lock.json; `npm ci` trips over the optional per-platform packages
+# that npm 11 leaves out of the lock file.
+(cd bindings-node && npm install --no-audit --no-fund --loglevel=error && npm run build)
+# The generated loader and types are committed: a rebuild that changes them fails here.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git diff --exit-code -- bindings-node/index.d.ts bindings-node/index.js ||
+    { echo "bindings-node/index.d.ts or index.js changed on rebuild: commit them"; exit 1; }
+fi
+(cd examples/node && npm install --no-audit --no-fund --loglevel=error)
+# The HTTP test runs against both example servers.
+cargo build --quiet -p bulk-ingest-examples --example server
+(cd bindings-node && node --test __test__/)
