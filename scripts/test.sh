@@ -17,3 +17,22 @@ if cargo metadata --no-deps --format-version 1 | grep -q '"name":"bulk-ingest-be
   echo "== benchmarks, one quick pass each"
   cargo bench -p bulk-ingest-bench -- --test
 fi
+
+# == scale-out backends: PostgreSQL state + S3 blobs against real servers (scripts/services.sh).
+# .ci/run starts the services and exports their URLs; run alone, this starts its own when the
+# tools are installed. Under CI a missing service is a failure.
+if [ -z "${BULK_INGEST_TEST_PG:-}" ] && command -v s3s-fs >/dev/null \
+   && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  export BULK_INGEST_SERVICES="${TMPDIR:-/tmp}/bulk-ingest-services-$$"
+  bash scripts/services.sh start
+  trap 'bash scripts/services.sh stop' EXIT
+  # shellcheck disable=SC1091
+  . "$BULK_INGEST_SERVICES/env"
+fi
+if [ -n "${BULK_INGEST_TEST_PG:-}" ] || [ "${CI:-}" = true ]; then
+  echo "== cargo test, scale-out backends (features postgres, s3)"
+  cargo clippy -p bulk-ingest --all-targets --features postgres,conformance -- -D warnings
+  cargo test -p bulk-ingest --features postgres,conformance
+else
+  echo "== scale-out backends skipped: no PostgreSQL/s3s-fs (see scripts/services.sh)"
+fi
