@@ -37,6 +37,11 @@ pub use storage::{
 pub use types::{Cell, Format, RowError, RowErrorCode, ROW_ERROR_CODES};
 pub use validate::{validate, validate_bytes, validate_file, ValidateOptions, Validation};
 
+#[cfg(feature = "postgres")]
+pub use storage::PgStateStore;
+#[cfg(feature = "s3")]
+pub use storage::S3BlobStore;
+
 #[cfg(any(test, feature = "conformance"))]
 pub use storage::conformance;
 

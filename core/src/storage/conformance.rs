@@ -1576,6 +1576,43 @@ mod tests {
         run_all(&state, &blobs);
     }
 
+    /// A service URL from the environment (set by scripts/services.sh). Under CI a missing one
+    /// fails the test; elsewhere the test is skipped with a note.
+    #[cfg(any(feature = "postgres", feature = "s3"))]
+    pub(crate) fn service_env(name: &str) -> Option<String> {
+        match std::env::var(name) {
+            Ok(v) if !v.is_empty() => Some(v),
+            _ if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("{name} is not set: start the services with scripts/services.sh (required under CI)")
+            }
+            _ => {
+                eprintln!("{name} not set: skipped (scripts/services.sh starts the services)");
+                None
+            }
+        }
+    }
+
+    /// A PostgreSQL URL selecting a fresh schema of its own.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn fresh_pg_url(base: &str, tag: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}schema=t_{tag}_{}_{nanos}", std::process::id())
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_backend_passes_the_state_checks() {
+        let Some(url) = service_env("BULK_INGEST_TEST_PG") else {
+            return;
+        };
+        let state = crate::storage::PgStateStore::open(&fresh_pg_url(&url, "conf")).unwrap();
+        run_all(&state, &MemoryBlobStore::new());
+    }
+
     #[test]
     fn sqlite_in_memory_passes_the_state_checks() {
         let state = SqliteStateStore::open_in_memory().unwrap();

@@ -16,11 +16,15 @@ use crate::types::{Format, RowError};
 
 mod local;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PgStateStore;
 pub use local::LocalBlobStore;
 pub(crate) use memory::hex;
 pub use memory::{MemoryBlobStore, MemoryStateStore};
