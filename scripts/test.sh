@@ -31,8 +31,8 @@ if [ -z "${BULK_INGEST_TEST_PG:-}" ] && command -v s3s-fs >/dev/null \
 fi
 if [ -n "${BULK_INGEST_TEST_PG:-}" ] || [ "${CI:-}" = true ]; then
   echo "== cargo test, scale-out backends (features postgres, s3)"
-  cargo clippy -p bulk-ingest --all-targets --features postgres,conformance -- -D warnings
-  cargo test -p bulk-ingest --features postgres,conformance
+  cargo clippy -p bulk-ingest --all-targets --features postgres,s3,conformance -- -D warnings
+  cargo test -p bulk-ingest --features postgres,s3,conformance
 else
   echo "== scale-out backends skipped: no PostgreSQL/s3s-fs (see scripts/services.sh)"
 fi

@@ -40,7 +40,7 @@ pub use validate::{validate, validate_bytes, validate_file, ValidateOptions, Val
 #[cfg(feature = "postgres")]
 pub use storage::PgStateStore;
 #[cfg(feature = "s3")]
-pub use storage::S3BlobStore;
+pub use storage::{S3BlobStore, S3Options};
 
 #[cfg(any(test, feature = "conformance"))]
 pub use storage::conformance;

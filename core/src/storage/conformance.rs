@@ -1558,7 +1558,7 @@ pub fn blob_limit(blobs: &dyn BlobStore) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::storage::sqlite::TestDir;
     use crate::storage::{LocalBlobStore, MemoryBlobStore, MemoryStateStore, SqliteStateStore};
@@ -1611,6 +1611,52 @@ mod tests {
         };
         let state = crate::storage::PgStateStore::open(&fresh_pg_url(&url, "conf")).unwrap();
         run_all(&state, &MemoryBlobStore::new());
+    }
+
+    /// An `s3://` URL under a fresh prefix of its own.
+    #[cfg(feature = "s3")]
+    pub(crate) fn fresh_s3_url(base: &str, tag: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!(
+            "{}/{tag}-{}-{nanos}",
+            base.trim_end_matches('/'),
+            std::process::id()
+        )
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn s3_backend_passes_the_blob_checks() {
+        let Some(url) = service_env("BULK_INGEST_TEST_S3") else {
+            return;
+        };
+        let blobs = crate::storage::S3BlobStore::open(
+            &fresh_s3_url(&url, "conf"),
+            &crate::storage::S3Options::default(),
+        )
+        .unwrap();
+        run_all(&MemoryStateStore::new(), &blobs);
+    }
+
+    #[cfg(all(feature = "s3", feature = "postgres"))]
+    #[test]
+    fn postgres_and_s3_pass_together() {
+        let (Some(pg), Some(s3)) = (
+            service_env("BULK_INGEST_TEST_PG"),
+            service_env("BULK_INGEST_TEST_S3"),
+        ) else {
+            return;
+        };
+        let state = crate::storage::PgStateStore::open(&fresh_pg_url(&pg, "both")).unwrap();
+        let blobs = crate::storage::S3BlobStore::open(
+            &fresh_s3_url(&s3, "both"),
+            &crate::storage::S3Options::default(),
+        )
+        .unwrap();
+        run_all(&state, &blobs);
     }
 
     #[test]

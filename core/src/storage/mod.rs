@@ -18,6 +18,8 @@ mod local;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "s3")]
+mod s3;
 mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -28,6 +30,8 @@ pub use self::postgres::PgStateStore;
 pub use local::LocalBlobStore;
 pub(crate) use memory::hex;
 pub use memory::{MemoryBlobStore, MemoryStateStore};
+#[cfg(feature = "s3")]
+pub use s3::{S3BlobStore, S3Options};
 pub use sqlite::SqliteStateStore;
 
 /// What a blob store knows of a stored body.
@@ -47,8 +51,24 @@ pub trait BlobStore: Send + Sync {
     fn put(&self, key: &str, body: &mut dyn Read, limit: Option<u64>) -> Result<BlobInfo>;
     /// Reads a blob from byte `offset` on. A missing key is `FILE_NOT_FOUND`.
     fn open(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>>;
+    /// Reads a blob from byte `offset` on, provided it is still the version tagged `etag`
+    /// (`CORRUPTED_FILE` when it was overwritten since). Stores without version tags read
+    /// whatever is there.
+    fn open_version(
+        &self,
+        key: &str,
+        offset: u64,
+        _etag: Option<&str>,
+    ) -> Result<Box<dyn Read + Send>> {
+        self.open(key, offset)
+    }
     /// Size and hash of a stored blob, `None` when absent.
     fn stat(&self, key: &str) -> Result<Option<BlobInfo>>;
+    /// Size and version tag of a stored blob, `None` when absent: what `stat` says without
+    /// the hash (which an object store may have to read the whole blob for).
+    fn head(&self, key: &str) -> Result<Option<(u64, Option<String>)>> {
+        Ok(self.stat(key)?.map(|i| (i.size, i.etag)))
+    }
     /// Removes a blob; a missing key is not an error.
     fn delete(&self, key: &str) -> Result<()>;
     /// A URL at which a client can PUT `key` itself (object stores' presigned URLs). `None`:
