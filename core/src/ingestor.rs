@@ -20,8 +20,8 @@ use crate::schema::Schema;
 use crate::signing::{new_id, pct_encode, ParsedUrl, SignedRequest, Signer};
 use crate::storage::{
     BlobStore, Checkpoint, ChunkCommit, FailedRow, JobRecord, Lease, LocalBlobStore,
-    MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, SchemaRecord, SqliteStateStore,
-    StateStore, UploadRecord,
+    MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, S3Options, SchemaRecord,
+    SqliteStateStore, StateStore, UploadRecord,
 };
 use crate::types::{Format, RowError};
 use crate::unique::UniqueTracker;
@@ -54,6 +54,16 @@ pub struct IngestorOptions {
     pub commit_rows: usize,
     /// Row errors listed in a job's status (default 100).
     pub error_sample: usize,
+    /// Scale-out state: a PostgreSQL URL (`postgres://user:password@host:port/db`, optionally
+    /// `?schema=NAME`; cargo feature `postgres`) shared by every machine. `None`: SQLite under
+    /// the directory given to [`Ingestor::open`].
+    pub state: Option<String>,
+    /// Scale-out blobs: an object-store URL (`s3://bucket/prefix`; cargo feature `s3`). Uploads
+    /// then go from the client straight to the store through its presigned PUT URLs. `None`:
+    /// files under the directory given to [`Ingestor::open`].
+    pub blobs: Option<String>,
+    /// Endpoint, region and credentials of the object store of `blobs` (unset: `AWS_*`).
+    pub s3: S3Options,
 }
 
 impl Default for IngestorOptions {
@@ -69,6 +79,9 @@ impl Default for IngestorOptions {
             chunk_size: 1 << 20,
             commit_rows: 50_000,
             error_sample: 100,
+            state: None,
+            blobs: None,
+            s3: S3Options::default(),
         }
     }
 }
@@ -169,6 +182,12 @@ impl std::fmt::Debug for Ingestor {
 impl Ingestor {
     /// Opens (or creates) the embedded default under `dir`: `bulk-ingest.db` (SQLite, WAL) and
     /// `blobs/`. Several processes may open the same directory.
+    ///
+    /// With `opts.state` and/or `opts.blobs` set, state goes to that PostgreSQL database and
+    /// blobs to that object store instead (scale-out: many machines share them); `dir` then
+    /// only holds `secret.key` unless `opts.secret` is given (give every machine the same
+    /// secret, so any of them serves the URLs another signed). A URL the library cannot use
+    /// is a `STORAGE_ERROR` naming what is wrong.
     pub fn open(dir: impl AsRef<Path>, mut opts: IngestorOptions) -> Result<Self> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -180,9 +199,15 @@ impl Ingestor {
         if opts.secret.is_none() {
             opts.secret = Some(load_or_create_secret(&dir.join("secret.key"))?);
         }
-        let state = SqliteStateStore::open(dir.join("bulk-ingest.db"))?;
-        let blobs = LocalBlobStore::open(dir.join("blobs"))?;
-        Self::with_storage(Arc::new(state), Arc::new(blobs), opts)
+        let state: Arc<dyn StateStore> = match opts.state.as_deref() {
+            None => Arc::new(SqliteStateStore::open(dir.join("bulk-ingest.db"))?),
+            Some(url) => open_state_url(url)?,
+        };
+        let blobs: Arc<dyn BlobStore> = match opts.blobs.as_deref() {
+            None => Arc::new(LocalBlobStore::open(dir.join("blobs"))?),
+            Some(url) => open_blob_url(url, &opts.s3)?,
+        };
+        Self::with_storage(state, blobs, opts)
     }
 
     /// Everything in memory (tests, one-shot hosts).
@@ -451,24 +476,32 @@ impl Ingestor {
                 return Err(Error::invalid("metadata must be a JSON object"));
             }
         }
-        let upload = s.upload_of(&req.file_id, req.tenant.as_deref())?;
+        let mut upload = s.upload_of(&req.file_id, req.tenant.as_deref())?;
+        if upload.received.is_none() && s.blobs.presigns_uploads() {
+            upload = s.find_direct_upload(upload)?;
+        }
         let received = upload
             .received
             .clone()
             .ok_or_else(|| Error::UploadNotReceived(req.file_id.clone()))?;
         let schema = s.schema(&req.dataset, &req.schema_version)?;
+        let etag = received.etag.as_deref();
         let max_rows = match (req.options.max_rows, schema.max_rows()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let check = format::precheck(s.blobs.open(&upload.blob_key, 0)?, upload.format, max_rows)?;
+        let check = format::precheck(
+            s.blobs.open_version(&upload.blob_key, 0, etag)?,
+            upload.format,
+            max_rows,
+        )?;
         let mut csv_header = None;
         if upload.format == Format::Csv {
             let names = check.csv_header.clone().unwrap_or_default();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             schema.csv_columns(&refs)?;
             let framer = format::Framer::new(
-                s.blobs.open(&upload.blob_key, 0)?,
+                s.blobs.open_version(&upload.blob_key, 0, etag)?,
                 Format::Csv,
                 Default::default(),
             )?;
@@ -702,6 +735,42 @@ impl Ingestor {
     }
 }
 
+/// The state store of a URL (`postgres://`).
+fn open_state_url(url: &str) -> Result<Arc<dyn StateStore>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(Arc::new(crate::storage::PgStateStore::open(url)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(Error::storage(
+            "state URL is a PostgreSQL URL, but this build of bulk-ingest lacks the `postgres` feature",
+        ));
+    }
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or(url);
+    Err(Error::storage(format!(
+        "state URL scheme '{scheme}' is not supported: use postgres://user@host:port/database (or no URL for SQLite in the data directory)"
+    )))
+}
+
+/// The blob store of a URL (`s3://`).
+fn open_blob_url(url: &str, s3: &S3Options) -> Result<Arc<dyn BlobStore>> {
+    if url.starts_with("s3://") {
+        #[cfg(feature = "s3")]
+        return Ok(Arc::new(crate::storage::S3BlobStore::open(url, s3)?));
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = s3;
+            return Err(Error::storage(format!(
+                "blob URL '{url}' is an object-store URL, but this build of bulk-ingest lacks the `s3` feature"
+            )));
+        }
+    }
+    let _ = s3;
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or(url);
+    Err(Error::storage(format!(
+        "blob URL scheme '{scheme}' is not supported: use s3://bucket/prefix (or no URL for files in the data directory)"
+    )))
+}
+
 fn check_name(what: &str, v: &str) -> Result<()> {
     if v.is_empty()
         || v.len() > 64
@@ -796,6 +865,41 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, schema.clone());
         Ok(schema)
+    }
+
+    /// An upload the client PUT to the store's presigned URL: finds the object
+    /// (`UPLOAD_NOT_RECEIVED` when absent) and records its size, hash and ETag, which the job
+    /// then reads exactly.
+    fn find_direct_upload(&self, upload: UploadRecord) -> Result<UploadRecord> {
+        let Some((size, _)) = self.blobs.head(&upload.blob_key)? else {
+            return Err(Error::UploadNotReceived(upload.file_id));
+        };
+        if size > self.opts.max_upload_bytes {
+            return Err(Error::FileTooLarge {
+                limit: self.opts.max_upload_bytes,
+            });
+        }
+        let info = self
+            .blobs
+            .stat(&upload.blob_key)?
+            .ok_or_else(|| Error::UploadNotReceived(upload.file_id.clone()))?;
+        let received = ReceivedInfo {
+            size: info.size,
+            sha256: info.sha256,
+            etag: info.etag,
+            received_at: Timestamp::now(),
+        };
+        match self
+            .state
+            .mark_received(&upload.file_id, &upload.blob_key, &received)
+        {
+            // Another call recorded it first: that record stands.
+            Ok(()) | Err(Error::UploadAlreadyReceived(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.state
+            .get_upload(&upload.file_id)?
+            .ok_or_else(|| Error::FileNotFound(upload.file_id.clone()))
     }
 
     fn upload_of(&self, file_id: &str, tenant: Option<&str>) -> Result<UploadRecord> {
@@ -920,12 +1024,11 @@ impl Shared {
             schema_version: job.schema_version.clone(),
             table: table.clone(),
         };
-        if let Some(info) = self.blobs.stat(&job.blob_key)? {
-            if info.size != job.blob.size || (job.blob.etag.is_some() && info.etag != job.blob.etag)
-            {
+        if let Some((size, etag)) = self.blobs.head(&job.blob_key)? {
+            if size != job.blob.size || (job.blob.etag.is_some() && etag != job.blob.etag) {
                 return Err(Error::CorruptedFile(format!(
-                    "the uploaded file changed after the job started (size {} then {}); upload it again under a new file id",
-                    job.blob.size, info.size
+                    "the uploaded file changed after the job started (size {} then {size}); upload it again under a new file id",
+                    job.blob.size
                 )));
             }
         } else {
@@ -945,7 +1048,8 @@ impl Shared {
             UniqueTracker::new(schema.unique_slots().iter().map(|&s| vec![s]).collect());
         if !tracker.is_empty() && cp.rows > 0 {
             pipeline::run(
-                self.blobs.open(&job.blob_key, 0)?,
+                self.blobs
+                    .open_version(&job.blob_key, 0, job.blob.etag.as_deref())?,
                 job.format,
                 &schema,
                 Start::default(),
@@ -974,7 +1078,9 @@ impl Shared {
                 },
             )?;
         }
-        let reader = self.blobs.open(&job.blob_key, 0)?;
+        let reader = self
+            .blobs
+            .open_version(&job.blob_key, 0, job.blob.etag.as_deref())?;
         let max_errors = job.options.max_error_rows;
         let mut group = Group::new(schema.fields().len());
         let mut rows_seen = cp.rows;

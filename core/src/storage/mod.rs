@@ -31,8 +31,38 @@ pub use local::LocalBlobStore;
 pub(crate) use memory::hex;
 pub use memory::{MemoryBlobStore, MemoryStateStore};
 #[cfg(feature = "s3")]
-pub use s3::{S3BlobStore, S3Options};
+pub use s3::S3BlobStore;
 pub use sqlite::SqliteStateStore;
+
+/// Where and how to reach an S3-compatible object store (used with the `s3` feature); unset
+/// fields come from the usual `AWS_*` variables (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// Endpoint of an S3-compatible server, e.g. `http://127.0.0.1:9000` (path-style requests).
+    /// Unset: AWS S3.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Allow `http://` endpoints (default: when the endpoint is `http://`).
+    pub allow_http: Option<bool>,
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "***"),
+            )
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
 
 /// What a blob store knows of a stored body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +110,11 @@ pub trait BlobStore: Send + Sync {
         _expires: Duration,
     ) -> Result<Option<String>> {
         Ok(None)
+    }
+    /// Whether `presign_put` gives URLs: clients then PUT uploads to the store itself, and
+    /// `start_ingest` finds the object there.
+    fn presigns_uploads(&self) -> bool {
+        false
     }
     /// A URL at which a client can GET `key` itself. `None`: the host serves downloads.
     fn presign_get(&self, _key: &str, _expires: Duration) -> Result<Option<String>> {

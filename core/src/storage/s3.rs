@@ -29,28 +29,13 @@ use object_store::{
 use sha2::{Digest, Sha256};
 
 use super::memory::hex;
-use super::{BlobInfo, BlobStore};
+use super::{BlobInfo, BlobStore, S3Options};
 use crate::error::{Error, Result};
 
 /// Bytes per part of a multipart upload (S3's minimum part is 5 MiB).
 const PART: usize = 8 << 20;
 /// The user metadata key holding the body's SHA-256.
 const SHA_META: &str = "sha256";
-
-/// Where and how to reach the store; unset fields come from the usual `AWS_*` variables
-/// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`).
-#[derive(Debug, Clone, Default)]
-pub struct S3Options {
-    /// Endpoint of an S3-compatible server, e.g. `http://127.0.0.1:9000` (path-style requests).
-    /// Unset: AWS S3.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    /// Allow `http://` endpoints (default: only when the endpoint is `http://`).
-    pub allow_http: Option<bool>,
-}
 
 /// Blobs as objects under `s3://bucket/prefix/`.
 pub struct S3BlobStore {
@@ -394,6 +379,10 @@ impl BlobStore for S3BlobStore {
 
     fn open(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>> {
         self.reader(key, offset, None)
+    }
+
+    fn presigns_uploads(&self) -> bool {
+        true
     }
 
     fn open_version(
