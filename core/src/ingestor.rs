@@ -309,37 +309,14 @@ impl Ingestor {
     /// Issues an upload ticket.
     pub fn create_upload(&self, req: &UploadRequest) -> Result<UploadTicket> {
         let s = self.shared();
-        let file_name = req.file_name.trim();
-        if file_name.is_empty() {
-            return Err(Error::invalid("fileName is required"));
-        }
-        if file_name.len() > 1024 {
-            return Err(Error::invalid("fileName must be at most 1024 bytes"));
-        }
-        let format = req
-            .format
-            .ok_or_else(|| Error::invalid("format is required: one of ndjson, json, csv"))?;
-        let secs = req.expires_in_seconds.unwrap_or(3600);
-        if !(1..=86_400).contains(&secs) {
-            return Err(Error::invalid(format!(
-                "expiresInSeconds must be between 1 and 86400 (one day); got {secs}"
-            )));
-        }
-        let tenant = tenant_of(&req.tenant)?;
-        let now = Timestamp::now();
-        let file_id = new_id("file", now)?;
-        let expires_at = Timestamp((now.unix_seconds() + secs) * 1000);
-        let blob_key = format!("uploads/{file_id}");
-        s.state.insert_upload(&UploadRecord {
-            file_id: file_id.clone(),
-            tenant: tenant.to_string(),
-            file_name: file_name.to_string(),
+        let (rec, secs) = s.new_upload(req)?;
+        let UploadRecord {
+            file_id,
             format,
-            blob_key: blob_key.clone(),
-            created_at: now,
+            blob_key,
             expires_at,
-            received: None,
-        })?;
+            ..
+        } = rec;
         let content_type = format.content_type();
         let upload_url =
             match s
@@ -404,42 +381,22 @@ impl Ingestor {
             content_type: upload.format.content_type().into(),
         };
         s.signer.verify(&req, sig, Timestamp::now())?;
-        if upload.received.is_some() {
-            return Err(Error::UploadAlreadyReceived(file_id));
-        }
-        if !upload.format.accepts_content_type(content_type) {
-            return Err(Error::UnsupportedMediaType(format!(
-                "Content-Type must be {} for this {} upload; got '{}'",
-                upload.format.content_type(),
-                upload.format,
-                content_type
-            )));
-        }
-        // Each attempt writes a blob of its own; the first one recorded wins, so two PUTs racing
-        // on one URL never leave one's bytes under the other's hash.
-        let attempt = new_id("attempt", Timestamp::now())?;
-        let blob_key = format!("{}/{attempt}", upload.blob_key);
-        let info = s
-            .blobs
-            .put(&blob_key, body, Some(s.opts.max_upload_bytes))?;
-        let received = ReceivedInfo {
-            size: info.size,
-            sha256: info.sha256.clone(),
-            etag: info.etag.clone(),
-            received_at: Timestamp::now(),
-        };
-        if let Err(e) = s.state.mark_received(&file_id, &blob_key, &received) {
-            let _ = s.blobs.delete(&blob_key);
-            return Err(e);
-        }
-        Ok(UploadedFile {
-            file_id,
-            file_name: upload.file_name,
-            format: upload.format,
-            size: info.size,
-            sha256: info.sha256,
-            received_at: received.received_at,
-        })
+        s.store_body(upload, content_type, body)
+    }
+
+    /// Takes an upload's body the host received itself from an authenticated caller (a
+    /// multipart form field, say): creates the upload and streams the body to the blob store
+    /// (in parts to an object store, never whole in memory). Works with every backend,
+    /// including those whose upload URLs point at the store.
+    pub fn upload_body(
+        &self,
+        req: &UploadRequest,
+        content_type: &str,
+        body: &mut dyn Read,
+    ) -> Result<UploadedFile> {
+        let s = self.shared();
+        let (upload, _) = s.new_upload(req)?;
+        s.store_body(upload, content_type, body)
     }
 
     /// The upload `file_id` of `tenant` (`FILE_NOT_FOUND` for another tenant's).
@@ -900,6 +857,90 @@ impl Shared {
         self.state
             .get_upload(&upload.file_id)?
             .ok_or_else(|| Error::FileNotFound(upload.file_id.clone()))
+    }
+
+    /// Validates an upload request and stores the new upload; with the URL lifetime asked.
+    fn new_upload(&self, req: &UploadRequest) -> Result<(UploadRecord, i64)> {
+        let s = self;
+        let file_name = req.file_name.trim();
+        if file_name.is_empty() {
+            return Err(Error::invalid("fileName is required"));
+        }
+        if file_name.len() > 1024 {
+            return Err(Error::invalid("fileName must be at most 1024 bytes"));
+        }
+        let format = req
+            .format
+            .ok_or_else(|| Error::invalid("format is required: one of ndjson, json, csv"))?;
+        let secs = req.expires_in_seconds.unwrap_or(3600);
+        if !(1..=86_400).contains(&secs) {
+            return Err(Error::invalid(format!(
+                "expiresInSeconds must be between 1 and 86400 (one day); got {secs}"
+            )));
+        }
+        let tenant = tenant_of(&req.tenant)?;
+        let now = Timestamp::now();
+        let file_id = new_id("file", now)?;
+        let expires_at = Timestamp((now.unix_seconds() + secs) * 1000);
+        let blob_key = format!("uploads/{file_id}");
+        let rec = UploadRecord {
+            file_id,
+            tenant: tenant.to_string(),
+            file_name: file_name.to_string(),
+            format,
+            blob_key,
+            created_at: now,
+            expires_at,
+            received: None,
+        };
+        s.state.insert_upload(&rec)?;
+        Ok((rec, secs))
+    }
+
+    /// Stores a received body under an attempt key of its own and records it.
+    fn store_body(
+        &self,
+        upload: UploadRecord,
+        content_type: &str,
+        body: &mut dyn Read,
+    ) -> Result<UploadedFile> {
+        let file_id = upload.file_id.clone();
+        if upload.received.is_some() {
+            return Err(Error::UploadAlreadyReceived(upload.file_id));
+        }
+        if !upload.format.accepts_content_type(content_type) {
+            return Err(Error::UnsupportedMediaType(format!(
+                "Content-Type must be {} for this {} upload; got '{}'",
+                upload.format.content_type(),
+                upload.format,
+                content_type
+            )));
+        }
+        // Each attempt writes a blob of its own; the first one recorded wins, so two PUTs racing
+        // on one URL never leave one's bytes under the other's hash.
+        let attempt = new_id("attempt", Timestamp::now())?;
+        let blob_key = format!("{}/{attempt}", upload.blob_key);
+        let info = self
+            .blobs
+            .put(&blob_key, body, Some(self.opts.max_upload_bytes))?;
+        let received = ReceivedInfo {
+            size: info.size,
+            sha256: info.sha256.clone(),
+            etag: info.etag.clone(),
+            received_at: Timestamp::now(),
+        };
+        if let Err(e) = self.state.mark_received(&file_id, &blob_key, &received) {
+            let _ = self.blobs.delete(&blob_key);
+            return Err(e);
+        }
+        Ok(UploadedFile {
+            file_id,
+            file_name: upload.file_name,
+            format: upload.format,
+            size: info.size,
+            sha256: info.sha256,
+            received_at: received.received_at,
+        })
     }
 
     fn upload_of(&self, file_id: &str, tenant: Option<&str>) -> Result<UploadRecord> {
