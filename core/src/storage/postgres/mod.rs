@@ -1174,4 +1174,144 @@ mod tests {
         assert!(e.to_string().contains("connecting to PostgreSQL"), "{e}");
         assert!(!e.to_string().contains("pw@"), "password shown: {e}");
     }
+
+    use crate::storage::conformance::tests::{fresh_pg_url, service_env};
+    use crate::storage::conformance::{
+        claimed_job, test_batch, test_commit, test_table, LEASE, T0,
+    };
+
+    fn fresh(tag: &str) -> Option<(PgStateStore, String)> {
+        let url = fresh_pg_url(&service_env("BULK_INGEST_TEST_PG")?, tag);
+        Some((PgStateStore::open(&url).unwrap(), url))
+    }
+
+    #[test]
+    fn sink_tables_are_typed_and_grow_with_the_schema() {
+        let Some((store, url)) = fresh("typed") else {
+            return;
+        };
+        let table = test_table("typed");
+        let lease = claimed_job(&store, "job-typed", "w1", T0);
+        let rows = test_batch(&[(1, "a"), (2, "b")]);
+        let commit = test_commit(
+            &rows,
+            &table,
+            &[],
+            &[],
+            Checkpoint::default(),
+            T0.plus(LEASE),
+        );
+        store.commit_chunk(&lease, &commit, None).unwrap().unwrap();
+        // A later version with one more column: added, old rows keep NULL there.
+        let mut wider = table.clone();
+        wider
+            .columns
+            .push(("extra".to_string(), crate::batch::ColumnType::Text));
+        let mut batch = crate::batch::RowBatch::new(5);
+        let chunk = batch.add_chunk(std::sync::Arc::new(b"{}".to_vec()));
+        let cells = [
+            crate::types::Cell::Str("c"),
+            crate::types::Cell::Int(3),
+            crate::types::Cell::Num(1.5),
+            crate::types::Cell::Bool(true),
+            crate::types::Cell::Str("more"),
+        ];
+        batch.push(
+            &cells,
+            crate::batch::RowMeta {
+                row: 3,
+                line: Some(4),
+                raw: 0..2,
+                chunk,
+                key_hash: crate::batch::key_hash(&cells, &[0]),
+            },
+        );
+        let commit = test_commit(
+            &batch,
+            &wider,
+            &[],
+            &[],
+            Checkpoint::default(),
+            T0.plus(LEASE),
+        );
+        store.commit_chunk(&lease, &commit, None).unwrap().unwrap();
+        assert_eq!(store.count_sink_rows(&wider).unwrap(), 3);
+
+        let (conn_url, schema) = split_schema(&url).unwrap();
+        let mut c = Client::connect(&conn_url, NoTls).unwrap();
+        let types: Vec<(String, String)> = c
+            .query(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns
+                 WHERE table_schema = $1 AND table_name = 'ds_typed' ORDER BY ordinal_position",
+                &[&schema.unwrap()],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let want = [
+            ("id", "text"),
+            ("n", "bigint"),
+            ("x", "double precision"),
+            ("ok", "boolean"),
+            ("_job_id", "text"),
+            ("_row", "bigint"),
+            ("extra", "text"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(types, want);
+    }
+
+    /// Two processes (two stores, two connections pools) committing the same keys at once:
+    /// each key is stored once, and every row is either stored or reported a duplicate.
+    #[test]
+    fn racing_workers_store_each_key_once() {
+        let Some((a, url)) = fresh("race") else {
+            return;
+        };
+        let b = PgStateStore::open(&url).unwrap();
+        let table = test_table("race");
+        let la = claimed_job(&a, "job-race-a", "wa", T0);
+        let lb = claimed_job(&b, "job-race-b", "wb", T0);
+        let ids: Vec<String> = (0..2_000).map(|i| format!("k{i:05}")).collect();
+        let run = |store: &PgStateStore, lease: &Lease, reverse: bool| -> u64 {
+            let mut dup = 0;
+            for round in 0..10 {
+                let mut rows: Vec<(u64, &str)> = (0..200)
+                    .map(|i| {
+                        let n = round * 200 + i;
+                        (
+                            (n + 1) as u64,
+                            ids[if reverse { 1_999 - n } else { n }].as_str(),
+                        )
+                    })
+                    .collect();
+                rows.sort();
+                let batch = test_batch(&rows);
+                let commit = test_commit(
+                    &batch,
+                    &table,
+                    &[],
+                    &[],
+                    Checkpoint::default(),
+                    T0.plus(LEASE),
+                );
+                let out = store.commit_chunk(lease, &commit, None).unwrap().unwrap();
+                dup += out.duplicates.len() as u64;
+            }
+            dup
+        };
+        let (da, db) = std::thread::scope(|s| {
+            let ha = s.spawn(|| run(&a, &la, false));
+            let hb = s.spawn(|| run(&b, &lb, true));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        assert_eq!(da + db, 2_000, "every key once stored and once a duplicate");
+        assert_eq!(a.count_sink_rows(&table).unwrap(), 2_000);
+        let stored = a.sink_rows(&table, None).unwrap();
+        assert_eq!(stored.len(), 2_000);
+    }
 }

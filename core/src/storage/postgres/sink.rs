@@ -110,25 +110,49 @@ pub(super) fn ensure_sink_table(
     if known.contains(&tag) || pending.contains(&tag) {
         return Ok(());
     }
-    ddl_lock(tx, &table.name)?;
     let err = |what: &str| db_err(format!("{what} sink table {}", table.name));
-    let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (", quote(&table.name));
-    for (name, ty) in &table.columns {
-        sql.push_str(&quote(name));
-        sql.push(' ');
-        sql.push_str(sql_type(*ty));
-        sql.push_str(", ");
-    }
-    sql.push_str("_job_id TEXT NOT NULL, _row BIGINT NOT NULL)");
-    tx.batch_execute(&sql).map_err(err("creating"))?;
-    for (name, ty) in &table.columns {
-        let sql = format!(
-            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}",
-            quote(&table.name),
-            quote(name),
-            sql_type(*ty)
-        );
-        tx.batch_execute(&sql).map_err(err("adding a column to"))?;
+    // Most of the time the table is there with every column: then no DDL (and no lock that
+    // would stop other workers' COPY into it) is needed.
+    let present = |tx: &mut Transaction<'_>| -> Result<HashSet<String>> {
+        Ok(tx
+            .query(
+                "SELECT attname::text FROM pg_attribute
+                 WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+                &[&quote(&table.name)],
+            )
+            .map_err(err("reading the columns of"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    };
+    let missing = |cols: &HashSet<String>| {
+        cols.is_empty() || table.columns.iter().any(|(n, _)| !cols.contains(n))
+    };
+    if missing(&present(tx)?) {
+        ddl_lock(tx, &table.name)?;
+        let cols = present(tx)?;
+        if cols.is_empty() {
+            let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (", quote(&table.name));
+            for (name, ty) in &table.columns {
+                sql.push_str(&quote(name));
+                sql.push(' ');
+                sql.push_str(sql_type(*ty));
+                sql.push_str(", ");
+            }
+            sql.push_str("_job_id TEXT NOT NULL, _row BIGINT NOT NULL)");
+            tx.batch_execute(&sql).map_err(err("creating"))?;
+        } else {
+            // A later schema version brought columns.
+            for (name, ty) in table.columns.iter().filter(|(n, _)| !cols.contains(n)) {
+                let sql = format!(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}",
+                    quote(&table.name),
+                    quote(name),
+                    sql_type(*ty)
+                );
+                tx.batch_execute(&sql).map_err(err("adding a column to"))?;
+            }
+        }
     }
     pending.insert(tag);
     Ok(())
