@@ -185,9 +185,9 @@ impl Ingestor {
     ///
     /// With `opts.state` and/or `opts.blobs` set, state goes to that PostgreSQL database and
     /// blobs to that object store instead (scale-out: many machines share them); `dir` then
-    /// only holds `secret.key` unless `opts.secret` is given (give every machine the same
-    /// secret, so any of them serves the URLs another signed). A URL the library cannot use
-    /// is a `STORAGE_ERROR` naming what is wrong.
+    /// holds nothing else. Without `opts.secret`, a PostgreSQL state store keeps the signing
+    /// secret for every process on it (any node serves the URLs another signed). A URL the
+    /// library cannot use is a `STORAGE_ERROR` naming what is wrong.
     pub fn open(dir: impl AsRef<Path>, mut opts: IngestorOptions) -> Result<Self> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -196,13 +196,18 @@ impl Ingestor {
                 dir.display()
             ))
         })?;
-        if opts.secret.is_none() {
-            opts.secret = Some(load_or_create_secret(&dir.join("secret.key"))?);
-        }
         let state: Arc<dyn StateStore> = match opts.state.as_deref() {
             None => Arc::new(SqliteStateStore::open(dir.join("bulk-ingest.db"))?),
             Some(url) => open_state_url(url)?,
         };
+        if opts.secret.is_none() {
+            // A shared store keeps one secret for every process on it, so any node serves the
+            // URLs another signed; otherwise the data directory keeps it.
+            opts.secret = match state.shared_secret(&random_bytes(32)?)? {
+                Some(s) => Some(s),
+                None => Some(load_or_create_secret(&dir.join("secret.key"))?),
+            };
+        }
         let blobs: Arc<dyn BlobStore> = match opts.blobs.as_deref() {
             None => Arc::new(LocalBlobStore::open(dir.join("blobs"))?),
             Some(url) => open_blob_url(url, &opts.s3)?,

@@ -300,3 +300,53 @@ fn host_received_bodies_go_to_the_object_store_in_parts() {
     assert_eq!(st.status, JobState::PartiallyCompleted, "{st:?}");
     assert_eq!((st.processed_rows, st.error_rows), (45_000 - bad, bad));
 }
+
+/// Nodes with no disk in common share the signing secret through PostgreSQL: a report URL one
+/// node signs, another serves.
+#[cfg(all(feature = "postgres", feature = "s3"))]
+#[test]
+fn nodes_share_the_signing_secret_through_the_database() {
+    let Some((state, blobs)) = fresh_urls("scale-secret") else {
+        return;
+    };
+    let node = |tag: &str| {
+        Ingestor::open(
+            temp_dir(tag),
+            IngestorOptions {
+                secret: None,
+                ..scale_opts(&state, &blobs, 0)
+            },
+        )
+        .unwrap()
+    };
+    let a = node("scale-secret-a");
+    let b = node("scale-secret-b");
+    a.register_schema("pop", "1.0", POP_SCHEMA).unwrap();
+    let (body, bad) = pop_ndjson(10, 50, 10);
+    let up = a
+        .upload_body(
+            &UploadRequest {
+                file_name: "pop.ndjson".into(),
+                format: Some(Format::Ndjson),
+                ..Default::default()
+            },
+            "application/x-ndjson",
+            &mut body.as_slice(),
+        )
+        .unwrap();
+    let job = ingest(&a, &up.file_id, "pop");
+    assert_eq!(b.run_pending().unwrap(), 1, "node b runs node a's job");
+    let url = a
+        .signed_report_url(
+            &job.job_id,
+            bulk_ingest::ReportKind::Errors(ReportFormat::Csv),
+            600,
+            None,
+        )
+        .unwrap();
+    let d = b.download(&url).unwrap();
+    assert_eq!(
+        String::from_utf8(d.body).unwrap().lines().count() as u64,
+        1 + bad
+    );
+}

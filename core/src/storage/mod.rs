@@ -336,6 +336,12 @@ pub trait StateStore: Send + Sync {
     fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>>;
     /// Rows stored in the default sink table of a dataset (for hosts and tests).
     fn count_sink_rows(&self, table: &SinkTable) -> Result<u64>;
+    /// The URL-signing secret shared by every process on this store: `candidate` becomes it
+    /// when none is stored yet (the first process wins). `None`: the store keeps no secret and
+    /// each host keeps its own (the embedded default keeps it in the data directory).
+    fn shared_secret(&self, _candidate: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// The `UNIQUE` row error for row `i` of `batch`, whose key `key_text` is already stored.

@@ -111,6 +111,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         raw    BYTEA NOT NULL
     );
     CREATE INDEX failed_rows_by_row ON failed_rows (job_id, row, id);",
+    // 2: settings shared by every process (the URL-signing secret).
+    "CREATE TABLE settings (
+        name  TEXT PRIMARY KEY,
+        value BYTEA NOT NULL
+    );",
 ];
 
 /// Maps a PostgreSQL error to `STORAGE_ERROR`, saying which operation failed.
@@ -1109,6 +1114,22 @@ impl StateStore for PgStateStore {
             .collect())
     }
 
+    fn shared_secret(&self, candidate: &[u8]) -> Result<Option<Vec<u8>>> {
+        if candidate.is_empty() {
+            return Err(Error::invalid("the secret must not be empty"));
+        }
+        let mut c = self.conn()?;
+        c.execute(
+            "INSERT INTO settings (name, value) VALUES ('secret', $1) ON CONFLICT DO NOTHING",
+            &[&candidate],
+        )
+        .map_err(db_err("storing the signing secret"))?;
+        let row = c
+            .query_one("SELECT value FROM settings WHERE name = 'secret'", &[])
+            .map_err(db_err("reading the signing secret"))?;
+        Ok(Some(row.get(0)))
+    }
+
     fn count_sink_rows(&self, table: &SinkTable) -> Result<u64> {
         let mut c = self.conn()?;
         if !sink::table_exists(&mut *c, &table.name)? {
@@ -1313,5 +1334,16 @@ mod tests {
         assert_eq!(a.count_sink_rows(&table).unwrap(), 2_000);
         let stored = a.sink_rows(&table, None).unwrap();
         assert_eq!(stored.len(), 2_000);
+    }
+
+    #[test]
+    fn the_first_secret_stored_is_everyones() {
+        let Some((a, url)) = fresh("secret") else {
+            return;
+        };
+        let b = PgStateStore::open(&url).unwrap();
+        assert_eq!(a.shared_secret(b"first").unwrap(), Some(b"first".to_vec()));
+        assert_eq!(b.shared_secret(b"second").unwrap(), Some(b"first".to_vec()));
+        assert_eq!(a.shared_secret(b"").unwrap_err().code(), "INVALID_REQUEST");
     }
 }
