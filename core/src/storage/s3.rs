@@ -23,8 +23,8 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::signer::{HeaderValue, Method, SignedUrlOptions, Signer};
 use object_store::{
-    Attribute, AttributeValue, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt,
-    PutMultipartOptions, PutOptions, PutPayload,
+    Attribute, AttributeValue, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload,
 };
 use sha2::{Digest, Sha256};
 
@@ -34,6 +34,9 @@ use crate::error::{Error, Result};
 
 /// Bytes per part of a multipart upload (S3's minimum part is 5 MiB).
 const PART: usize = 8 << 20;
+/// How long a read may stall before it is retried (object_store resumes it from where it was,
+/// pinned to the same ETag).
+const READ_STALL: Duration = Duration::from_secs(120);
 /// The user metadata key holding the body's SHA-256.
 const SHA_META: &str = "sha256";
 
@@ -111,7 +114,19 @@ impl S3BlobStore {
     /// is wrong.
     pub fn open(url: &str, opts: &S3Options) -> Result<Self> {
         let (bucket, prefix) = parse_url(url)?;
-        let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+        // A job reads its object for as long as the job runs: no limit on a whole request
+        // (object_store's default is 30 s, after which a long read would fail), only on a
+        // stalled one.
+        let env_http =
+            std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        let client = ClientOptions::new()
+            .with_timeout_disabled()
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_read_timeout(READ_STALL)
+            .with_allow_http(env_http);
+        let mut b = AmazonS3Builder::from_env()
+            .with_client_options(client)
+            .with_bucket_name(&bucket);
         let endpoint = opts
             .endpoint
             .clone()
