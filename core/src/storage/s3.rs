@@ -355,18 +355,16 @@ impl BlobStore for S3BlobStore {
                     etag: r.e_tag,
                 });
             }
-            if upload.is_none() {
-                upload = Some(
+            let u = match &mut upload {
+                Some(u) => u,
+                slot @ None => slot.insert(
                     self.rt
                         .block_on(
                             self.store
                                 .put_multipart_opts(&path, PutMultipartOptions::default()),
                         )
                         .map_err(os_err(format!("starting the upload of {key}")))?,
-                );
-            }
-            let Some(u) = upload.as_mut() else {
-                unreachable!("set above")
+                ),
             };
             if n > 0 {
                 let part = PutPayload::from(buf[..n].to_vec());
