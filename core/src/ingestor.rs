@@ -580,7 +580,14 @@ impl Ingestor {
                 "expiresInSeconds must be between 1 and 604800",
             ));
         }
-        s.job_of(job_id, tenant)?;
+        let job = s.job_of(job_id, tenant)?;
+        // With an object store, a finished job's report is written there once and served by
+        // the store's presigned GET (it no longer changes); otherwise the host serves it.
+        if job.state.is_terminal() && s.blobs.presigns_uploads() {
+            if let Some(url) = s.report_in_store(&job, kind, expires_in_seconds)? {
+                return Ok(url);
+            }
+        }
         let expires = Timestamp::now().unix_seconds() + expires_in_seconds;
         let req = SignedRequest {
             action: "download".into(),
@@ -900,6 +907,43 @@ impl Shared {
         };
         s.state.insert_upload(&rec)?;
         Ok((rec, secs))
+    }
+
+    /// Writes a finished job's report to the blob store (once) and presigns a download of it.
+    fn report_in_store(
+        &self,
+        job: &JobRecord,
+        kind: ReportKind,
+        expires_in_seconds: i64,
+    ) -> Result<Option<String>> {
+        let key = format!("reports/{}/{}", job.job_id, kind.as_str());
+        if self.blobs.head(&key)?.is_none() {
+            // Through a temporary file: a report can be large, and the store reads a body.
+            let tmp = std::env::temp_dir().join(format!(
+                "bulk-ingest-report-{}-{}",
+                std::process::id(),
+                new_id("tmp", Timestamp::now())?
+            ));
+            let written = (|| -> Result<crate::storage::BlobInfo> {
+                let io = |e: std::io::Error| {
+                    Error::storage(format!("writing a report to {}: {e}", tmp.display()))
+                };
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+                report::write(self.state.as_ref(), job, kind, &mut w)?;
+                w.flush().map_err(io)?;
+                drop(w);
+                let mut r = std::fs::File::open(&tmp).map_err(io)?;
+                self.blobs.put(&key, &mut r, None)
+            })();
+            let _ = std::fs::remove_file(&tmp);
+            written?;
+        }
+        self.blobs.presign_download(
+            &key,
+            Duration::from_secs(expires_in_seconds as u64),
+            kind.content_type(job.format),
+            &kind.file_name(&job.job_id, job.format),
+        )
     }
 
     /// Stores a received body under an attempt key of its own and records it.

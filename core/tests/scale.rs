@@ -181,6 +181,55 @@ fn pop_workflow_with_the_stores_presigned_put() {
     assert_eq!(report.lines().count() as u64, 1 + bad, "{report}");
     assert!(report.contains("durationMs"), "{report}");
 
+    // The finished job's reports: written to the store, served by its presigned GET.
+    for (kind, ct, lines) in [
+        (
+            bulk_ingest::ReportKind::Errors(ReportFormat::Csv),
+            "text/csv",
+            1 + bad,
+        ),
+        (
+            bulk_ingest::ReportKind::FailedRows,
+            "application/x-ndjson",
+            bad,
+        ),
+    ] {
+        let url = ing
+            .signed_report_url(&started.job_id, kind, 600, None)
+            .unwrap();
+        assert!(url.starts_with(&endpoint), "{url}");
+        assert!(url.contains("X-Amz-Signature="), "{url}");
+        let r = ureq::get(&url).call().unwrap();
+        assert_eq!(r.header("content-type"), Some(ct));
+        assert!(
+            r.header("content-disposition")
+                .is_some_and(|d| d.contains(&started.job_id)),
+            "{:?}",
+            r.header("content-disposition")
+        );
+        let body = r.into_string().unwrap();
+        assert_eq!(body.lines().count() as u64, lines, "{body}");
+        // Asked again: the same stored report, a new URL.
+        assert!(ing
+            .signed_report_url(&started.job_id, kind, 600, None)
+            .unwrap()
+            .starts_with(&endpoint));
+    }
+    // A tampered download URL is refused by the store.
+    let url = ing
+        .signed_report_url(
+            &started.job_id,
+            bulk_ingest::ReportKind::Errors(ReportFormat::Csv),
+            600,
+            None,
+        )
+        .unwrap();
+    let forged = url.replace("errors.csv", "failed-rows");
+    assert!(matches!(
+        ureq::get(&forged).call(),
+        Err(ureq::Error::Status(403, _))
+    ));
+
     // A second start on the same upload reads the same object: same counts, keys all taken.
     let again = ing.start_ingest(&req).unwrap();
     let st2 = ing
@@ -335,7 +384,7 @@ fn nodes_share_the_signing_secret_through_the_database() {
         )
         .unwrap();
     let job = ingest(&a, &up.file_id, "pop");
-    assert_eq!(b.run_pending().unwrap(), 1, "node b runs node a's job");
+    // Signed while the job is queued: a URL of ours (a finished job's comes from the store).
     let url = a
         .signed_report_url(
             &job.job_id,
@@ -344,6 +393,11 @@ fn nodes_share_the_signing_secret_through_the_database() {
             None,
         )
         .unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:9/bulk/downloads/"),
+        "{url}"
+    );
+    assert_eq!(b.run_pending().unwrap(), 1, "node b runs node a's job");
     let d = b.download(&url).unwrap();
     assert_eq!(
         String::from_utf8(d.body).unwrap().lines().count() as u64,

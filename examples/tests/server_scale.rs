@@ -265,8 +265,11 @@ fn pop_workflow_with_postgres_and_object_store_on_two_nodes() {
     );
     assert_eq!(r.status(), 302);
     let location = r.header("location").unwrap().to_string();
+    // A finished job's report is in the store, served by its presigned GET.
+    assert!(location.starts_with(&endpoint), "{location}");
     let report = answer(agent().get(&location).call());
     assert_eq!(report.status(), 200);
+    assert_eq!(report.header("content-type"), Some("text/csv"));
     let body = report.into_string().unwrap();
     let mut lines = body.lines();
     assert_eq!(lines.next(), Some("row,line,field,code,message"));

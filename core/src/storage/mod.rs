@@ -120,6 +120,17 @@ pub trait BlobStore: Send + Sync {
     fn presign_get(&self, _key: &str, _expires: Duration) -> Result<Option<String>> {
         Ok(None)
     }
+    /// `presign_get` for a download: the response carries `content_type` and an attachment
+    /// named `file_name` (both folded into the signature).
+    fn presign_download(
+        &self,
+        key: &str,
+        expires: Duration,
+        _content_type: &str,
+        _file_name: &str,
+    ) -> Result<Option<String>> {
+        self.presign_get(key, expires)
+    }
 }
 
 /// A registered schema as stored.

@@ -465,6 +465,35 @@ impl BlobStore for S3BlobStore {
         Ok(Some(url.to_string()))
     }
 
+    fn presign_download(
+        &self,
+        key: &str,
+        expires: Duration,
+        content_type: &str,
+        file_name: &str,
+    ) -> Result<Option<String>> {
+        let path = self.path(key)?;
+        let safe: String = file_name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+            .collect();
+        let opts = SignedUrlOptions::default().with_query([
+            ("response-content-type", content_type.to_string()),
+            (
+                "response-content-disposition",
+                format!("attachment; filename=\"{safe}\""),
+            ),
+        ]);
+        let url = self
+            .rt
+            .block_on(
+                self.store
+                    .signed_url_opts(Method::GET, &path, expires, &opts),
+            )
+            .map_err(os_err(format!("presigning a download URL for {key}")))?;
+        Ok(Some(url.to_string()))
+    }
+
     fn presign_get(&self, key: &str, expires: Duration) -> Result<Option<String>> {
         let path = self.path(key)?;
         let url = self
