@@ -5,7 +5,12 @@
 //! cargo run --release --example server -- [--addr 127.0.0.1:8080] [--data-dir DIR]
 //!     [--api-key KEY]... [--base-url URL] [--max-upload-bytes N] [--max-rows N]
 //!     [--workers N] [--lease-seconds N] [--schemas DIR]
+//!     [--state postgres://...] [--blobs s3://bucket/prefix]
 //! ```
+//!
+//! With `--state` and `--blobs` the same program runs on many machines against one PostgreSQL
+//! and one object store (`--workers 0`: an API-only node); upload URLs are then the store's own
+//! presigned PUT URLs (docs/SCALING.md).
 //!
 //! - POP bulk ingestion (seed 000) under `/coatro/v1/pop/dynamic/bulk/...` with `X-API-Key`,
 //!   the signed `PUT /uploads/{fileId}` and `GET /downloads/...`.
@@ -40,8 +45,11 @@ use common::{hex, random_bytes, sha256_hex, tenant_for_key, ApiError, AppState};
 
 const USAGE: &str =
     "usage: server [--addr 127.0.0.1:8080] [--data-dir DIR] [--api-key KEY]... [--base-url URL] \
-[--max-upload-bytes N] [--max-rows N] [--workers N] [--lease-seconds N] [--schemas DIR]
-API keys may also come from BULK_INGEST_API_KEYS (comma-separated).";
+[--max-upload-bytes N] [--max-rows N] [--workers N] [--lease-seconds N] [--schemas DIR] \
+[--state postgres://...] [--blobs s3://bucket/prefix]
+API keys may also come from BULK_INGEST_API_KEYS (comma-separated). With --blobs, the object
+store's endpoint, region and credentials come from AWS_ENDPOINT_URL, AWS_REGION,
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
 
 struct Args {
     addr: String,
@@ -53,6 +61,9 @@ struct Args {
     workers: usize,
     lease_seconds: u64,
     schemas: PathBuf,
+    /// Scale-out: PostgreSQL URL for state, object-store URL for blobs.
+    state: Option<String>,
+    blobs: Option<String>,
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -67,6 +78,8 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
         workers: defaults.workers,
         lease_seconds: defaults.lease.as_secs().max(1),
         schemas: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas")),
+        state: None,
+        blobs: None,
     };
     fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
         v.parse::<T>()
@@ -108,6 +121,8 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
                 }
             }
             "--schemas" => a.schemas = PathBuf::from(value()?),
+            "--state" => a.state = Some(value()?),
+            "--blobs" => a.blobs = Some(value()?),
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -200,13 +215,19 @@ fn open_ingestor(args: &Args, base_url: String) -> Result<Ingestor, String> {
         workers: args.workers,
         max_upload_bytes: args.max_upload_bytes,
         lease: Duration::from_secs(args.lease_seconds),
+        state: args.state.clone(),
+        blobs: args.blobs.clone(),
         ..IngestorOptions::default()
     };
     let ing = Ingestor::open(&args.data_dir, opts).map_err(|e| {
-        format!(
-            "cannot open the data directory {}: {e}",
-            args.data_dir.display()
-        )
+        if args.state.is_some() || args.blobs.is_some() {
+            format!("cannot open the storage given by --state / --blobs: {e}")
+        } else {
+            format!(
+                "cannot open the data directory {}: {e}",
+                args.data_dir.display()
+            )
+        }
     })?;
     for (dataset, version, file) in [
         (pop::DATASET, "1.0", "pop-1.0.json"),

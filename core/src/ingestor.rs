@@ -20,8 +20,8 @@ use crate::schema::Schema;
 use crate::signing::{new_id, pct_encode, ParsedUrl, SignedRequest, Signer};
 use crate::storage::{
     BlobStore, Checkpoint, ChunkCommit, FailedRow, JobRecord, Lease, LocalBlobStore,
-    MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, SchemaRecord, SqliteStateStore,
-    StateStore, UploadRecord,
+    MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, S3Options, SchemaRecord,
+    SqliteStateStore, StateStore, UploadRecord,
 };
 use crate::types::{Format, RowError};
 use crate::unique::UniqueTracker;
@@ -54,6 +54,16 @@ pub struct IngestorOptions {
     pub commit_rows: usize,
     /// Row errors listed in a job's status (default 100).
     pub error_sample: usize,
+    /// Scale-out state: a PostgreSQL URL (`postgres://user:password@host:port/db`, optionally
+    /// `?schema=NAME`; cargo feature `postgres`) shared by every machine. `None`: SQLite under
+    /// the directory given to [`Ingestor::open`].
+    pub state: Option<String>,
+    /// Scale-out blobs: an object-store URL (`s3://bucket/prefix`; cargo feature `s3`). Uploads
+    /// then go from the client straight to the store through its presigned PUT URLs. `None`:
+    /// files under the directory given to [`Ingestor::open`].
+    pub blobs: Option<String>,
+    /// Endpoint, region and credentials of the object store of `blobs` (unset: `AWS_*`).
+    pub s3: S3Options,
 }
 
 impl Default for IngestorOptions {
@@ -69,6 +79,9 @@ impl Default for IngestorOptions {
             chunk_size: 1 << 20,
             commit_rows: 50_000,
             error_sample: 100,
+            state: None,
+            blobs: None,
+            s3: S3Options::default(),
         }
     }
 }
@@ -169,6 +182,12 @@ impl std::fmt::Debug for Ingestor {
 impl Ingestor {
     /// Opens (or creates) the embedded default under `dir`: `bulk-ingest.db` (SQLite, WAL) and
     /// `blobs/`. Several processes may open the same directory.
+    ///
+    /// With `opts.state` and/or `opts.blobs` set, state goes to that PostgreSQL database and
+    /// blobs to that object store instead (scale-out: many machines share them); `dir` then
+    /// holds nothing else. Without `opts.secret`, a PostgreSQL state store keeps the signing
+    /// secret for every process on it (any node serves the URLs another signed). A URL the
+    /// library cannot use is a `STORAGE_ERROR` naming what is wrong.
     pub fn open(dir: impl AsRef<Path>, mut opts: IngestorOptions) -> Result<Self> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -177,12 +196,23 @@ impl Ingestor {
                 dir.display()
             ))
         })?;
+        let state: Arc<dyn StateStore> = match opts.state.as_deref() {
+            None => Arc::new(SqliteStateStore::open(dir.join("bulk-ingest.db"))?),
+            Some(url) => open_state_url(url)?,
+        };
         if opts.secret.is_none() {
-            opts.secret = Some(load_or_create_secret(&dir.join("secret.key"))?);
+            // A shared store keeps one secret for every process on it, so any node serves the
+            // URLs another signed; otherwise the data directory keeps it.
+            opts.secret = match state.shared_secret(&random_bytes(32)?)? {
+                Some(s) => Some(s),
+                None => Some(load_or_create_secret(&dir.join("secret.key"))?),
+            };
         }
-        let state = SqliteStateStore::open(dir.join("bulk-ingest.db"))?;
-        let blobs = LocalBlobStore::open(dir.join("blobs"))?;
-        Self::with_storage(Arc::new(state), Arc::new(blobs), opts)
+        let blobs: Arc<dyn BlobStore> = match opts.blobs.as_deref() {
+            None => Arc::new(LocalBlobStore::open(dir.join("blobs"))?),
+            Some(url) => open_blob_url(url, &opts.s3)?,
+        };
+        Self::with_storage(state, blobs, opts)
     }
 
     /// Everything in memory (tests, one-shot hosts).
@@ -284,37 +314,14 @@ impl Ingestor {
     /// Issues an upload ticket.
     pub fn create_upload(&self, req: &UploadRequest) -> Result<UploadTicket> {
         let s = self.shared();
-        let file_name = req.file_name.trim();
-        if file_name.is_empty() {
-            return Err(Error::invalid("fileName is required"));
-        }
-        if file_name.len() > 1024 {
-            return Err(Error::invalid("fileName must be at most 1024 bytes"));
-        }
-        let format = req
-            .format
-            .ok_or_else(|| Error::invalid("format is required: one of ndjson, json, csv"))?;
-        let secs = req.expires_in_seconds.unwrap_or(3600);
-        if !(1..=86_400).contains(&secs) {
-            return Err(Error::invalid(format!(
-                "expiresInSeconds must be between 1 and 86400 (one day); got {secs}"
-            )));
-        }
-        let tenant = tenant_of(&req.tenant)?;
-        let now = Timestamp::now();
-        let file_id = new_id("file", now)?;
-        let expires_at = Timestamp((now.unix_seconds() + secs) * 1000);
-        let blob_key = format!("uploads/{file_id}");
-        s.state.insert_upload(&UploadRecord {
-            file_id: file_id.clone(),
-            tenant: tenant.to_string(),
-            file_name: file_name.to_string(),
+        let (rec, secs) = s.new_upload(req)?;
+        let UploadRecord {
+            file_id,
             format,
-            blob_key: blob_key.clone(),
-            created_at: now,
+            blob_key,
             expires_at,
-            received: None,
-        })?;
+            ..
+        } = rec;
         let content_type = format.content_type();
         let upload_url =
             match s
@@ -379,42 +386,22 @@ impl Ingestor {
             content_type: upload.format.content_type().into(),
         };
         s.signer.verify(&req, sig, Timestamp::now())?;
-        if upload.received.is_some() {
-            return Err(Error::UploadAlreadyReceived(file_id));
-        }
-        if !upload.format.accepts_content_type(content_type) {
-            return Err(Error::UnsupportedMediaType(format!(
-                "Content-Type must be {} for this {} upload; got '{}'",
-                upload.format.content_type(),
-                upload.format,
-                content_type
-            )));
-        }
-        // Each attempt writes a blob of its own; the first one recorded wins, so two PUTs racing
-        // on one URL never leave one's bytes under the other's hash.
-        let attempt = new_id("attempt", Timestamp::now())?;
-        let blob_key = format!("{}/{attempt}", upload.blob_key);
-        let info = s
-            .blobs
-            .put(&blob_key, body, Some(s.opts.max_upload_bytes))?;
-        let received = ReceivedInfo {
-            size: info.size,
-            sha256: info.sha256.clone(),
-            etag: info.etag.clone(),
-            received_at: Timestamp::now(),
-        };
-        if let Err(e) = s.state.mark_received(&file_id, &blob_key, &received) {
-            let _ = s.blobs.delete(&blob_key);
-            return Err(e);
-        }
-        Ok(UploadedFile {
-            file_id,
-            file_name: upload.file_name,
-            format: upload.format,
-            size: info.size,
-            sha256: info.sha256,
-            received_at: received.received_at,
-        })
+        s.store_body(upload, content_type, body)
+    }
+
+    /// Takes an upload's body the host received itself from an authenticated caller (a
+    /// multipart form field, say): creates the upload and streams the body to the blob store
+    /// (in parts to an object store, never whole in memory). Works with every backend,
+    /// including those whose upload URLs point at the store.
+    pub fn upload_body(
+        &self,
+        req: &UploadRequest,
+        content_type: &str,
+        body: &mut dyn Read,
+    ) -> Result<UploadedFile> {
+        let s = self.shared();
+        let (upload, _) = s.new_upload(req)?;
+        s.store_body(upload, content_type, body)
     }
 
     /// The upload `file_id` of `tenant` (`FILE_NOT_FOUND` for another tenant's).
@@ -451,24 +438,32 @@ impl Ingestor {
                 return Err(Error::invalid("metadata must be a JSON object"));
             }
         }
-        let upload = s.upload_of(&req.file_id, req.tenant.as_deref())?;
+        let mut upload = s.upload_of(&req.file_id, req.tenant.as_deref())?;
+        if upload.received.is_none() && s.blobs.presigns_uploads() {
+            upload = s.find_direct_upload(upload)?;
+        }
         let received = upload
             .received
             .clone()
             .ok_or_else(|| Error::UploadNotReceived(req.file_id.clone()))?;
         let schema = s.schema(&req.dataset, &req.schema_version)?;
+        let etag = received.etag.as_deref();
         let max_rows = match (req.options.max_rows, schema.max_rows()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let check = format::precheck(s.blobs.open(&upload.blob_key, 0)?, upload.format, max_rows)?;
+        let check = format::precheck(
+            s.blobs.open_version(&upload.blob_key, 0, etag)?,
+            upload.format,
+            max_rows,
+        )?;
         let mut csv_header = None;
         if upload.format == Format::Csv {
             let names = check.csv_header.clone().unwrap_or_default();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             schema.csv_columns(&refs)?;
             let framer = format::Framer::new(
-                s.blobs.open(&upload.blob_key, 0)?,
+                s.blobs.open_version(&upload.blob_key, 0, etag)?,
                 Format::Csv,
                 Default::default(),
             )?;
@@ -585,7 +580,14 @@ impl Ingestor {
                 "expiresInSeconds must be between 1 and 604800",
             ));
         }
-        s.job_of(job_id, tenant)?;
+        let job = s.job_of(job_id, tenant)?;
+        // With an object store, a finished job's report is written there once and served by
+        // the store's presigned GET (it no longer changes); otherwise the host serves it.
+        if job.state.is_terminal() && s.blobs.presigns_uploads() {
+            if let Some(url) = s.report_in_store(&job, kind, expires_in_seconds)? {
+                return Ok(url);
+            }
+        }
         let expires = Timestamp::now().unix_seconds() + expires_in_seconds;
         let req = SignedRequest {
             action: "download".into(),
@@ -702,6 +704,42 @@ impl Ingestor {
     }
 }
 
+/// The state store of a URL (`postgres://`).
+fn open_state_url(url: &str) -> Result<Arc<dyn StateStore>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(Arc::new(crate::storage::PgStateStore::open(url)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(Error::storage(
+            "state URL is a PostgreSQL URL, but this build of bulk-ingest lacks the `postgres` feature",
+        ));
+    }
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or(url);
+    Err(Error::storage(format!(
+        "state URL scheme '{scheme}' is not supported: use postgres://user@host:port/database (or no URL for SQLite in the data directory)"
+    )))
+}
+
+/// The blob store of a URL (`s3://`).
+fn open_blob_url(url: &str, s3: &S3Options) -> Result<Arc<dyn BlobStore>> {
+    if url.starts_with("s3://") {
+        #[cfg(feature = "s3")]
+        return Ok(Arc::new(crate::storage::S3BlobStore::open(url, s3)?));
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = s3;
+            return Err(Error::storage(format!(
+                "blob URL '{url}' is an object-store URL, but this build of bulk-ingest lacks the `s3` feature"
+            )));
+        }
+    }
+    let _ = s3;
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or(url);
+    Err(Error::storage(format!(
+        "blob URL scheme '{scheme}' is not supported: use s3://bucket/prefix (or no URL for files in the data directory)"
+    )))
+}
+
 fn check_name(what: &str, v: &str) -> Result<()> {
     if v.is_empty()
         || v.len() > 64
@@ -796,6 +834,162 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, schema.clone());
         Ok(schema)
+    }
+
+    /// An upload the client PUT to the store's presigned URL: finds the object
+    /// (`UPLOAD_NOT_RECEIVED` when absent) and records its size, hash and ETag, which the job
+    /// then reads exactly.
+    fn find_direct_upload(&self, upload: UploadRecord) -> Result<UploadRecord> {
+        let Some((size, _)) = self.blobs.head(&upload.blob_key)? else {
+            return Err(Error::UploadNotReceived(upload.file_id));
+        };
+        if size > self.opts.max_upload_bytes {
+            return Err(Error::FileTooLarge {
+                limit: self.opts.max_upload_bytes,
+            });
+        }
+        let info = self
+            .blobs
+            .stat(&upload.blob_key)?
+            .ok_or_else(|| Error::UploadNotReceived(upload.file_id.clone()))?;
+        let received = ReceivedInfo {
+            size: info.size,
+            sha256: info.sha256,
+            etag: info.etag,
+            received_at: Timestamp::now(),
+        };
+        match self
+            .state
+            .mark_received(&upload.file_id, &upload.blob_key, &received)
+        {
+            // Another call recorded it first: that record stands.
+            Ok(()) | Err(Error::UploadAlreadyReceived(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.state
+            .get_upload(&upload.file_id)?
+            .ok_or_else(|| Error::FileNotFound(upload.file_id.clone()))
+    }
+
+    /// Validates an upload request and stores the new upload; with the URL lifetime asked.
+    fn new_upload(&self, req: &UploadRequest) -> Result<(UploadRecord, i64)> {
+        let s = self;
+        let file_name = req.file_name.trim();
+        if file_name.is_empty() {
+            return Err(Error::invalid("fileName is required"));
+        }
+        if file_name.len() > 1024 {
+            return Err(Error::invalid("fileName must be at most 1024 bytes"));
+        }
+        let format = req
+            .format
+            .ok_or_else(|| Error::invalid("format is required: one of ndjson, json, csv"))?;
+        let secs = req.expires_in_seconds.unwrap_or(3600);
+        if !(1..=86_400).contains(&secs) {
+            return Err(Error::invalid(format!(
+                "expiresInSeconds must be between 1 and 86400 (one day); got {secs}"
+            )));
+        }
+        let tenant = tenant_of(&req.tenant)?;
+        let now = Timestamp::now();
+        let file_id = new_id("file", now)?;
+        let expires_at = Timestamp((now.unix_seconds() + secs) * 1000);
+        let blob_key = format!("uploads/{file_id}");
+        let rec = UploadRecord {
+            file_id,
+            tenant: tenant.to_string(),
+            file_name: file_name.to_string(),
+            format,
+            blob_key,
+            created_at: now,
+            expires_at,
+            received: None,
+        };
+        s.state.insert_upload(&rec)?;
+        Ok((rec, secs))
+    }
+
+    /// Writes a finished job's report to the blob store (once) and presigns a download of it.
+    fn report_in_store(
+        &self,
+        job: &JobRecord,
+        kind: ReportKind,
+        expires_in_seconds: i64,
+    ) -> Result<Option<String>> {
+        let key = format!("reports/{}/{}", job.job_id, kind.as_str());
+        if self.blobs.head(&key)?.is_none() {
+            // Through a temporary file: a report can be large, and the store reads a body.
+            let tmp = std::env::temp_dir().join(format!(
+                "bulk-ingest-report-{}-{}",
+                std::process::id(),
+                new_id("tmp", Timestamp::now())?
+            ));
+            let written = (|| -> Result<crate::storage::BlobInfo> {
+                let io = |e: std::io::Error| {
+                    Error::storage(format!("writing a report to {}: {e}", tmp.display()))
+                };
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+                report::write(self.state.as_ref(), job, kind, &mut w)?;
+                w.flush().map_err(io)?;
+                drop(w);
+                let mut r = std::fs::File::open(&tmp).map_err(io)?;
+                self.blobs.put(&key, &mut r, None)
+            })();
+            let _ = std::fs::remove_file(&tmp);
+            written?;
+        }
+        self.blobs.presign_download(
+            &key,
+            Duration::from_secs(expires_in_seconds as u64),
+            kind.content_type(job.format),
+            &kind.file_name(&job.job_id, job.format),
+        )
+    }
+
+    /// Stores a received body under an attempt key of its own and records it.
+    fn store_body(
+        &self,
+        upload: UploadRecord,
+        content_type: &str,
+        body: &mut dyn Read,
+    ) -> Result<UploadedFile> {
+        let file_id = upload.file_id.clone();
+        if upload.received.is_some() {
+            return Err(Error::UploadAlreadyReceived(upload.file_id));
+        }
+        if !upload.format.accepts_content_type(content_type) {
+            return Err(Error::UnsupportedMediaType(format!(
+                "Content-Type must be {} for this {} upload; got '{}'",
+                upload.format.content_type(),
+                upload.format,
+                content_type
+            )));
+        }
+        // Each attempt writes a blob of its own; the first one recorded wins, so two PUTs racing
+        // on one URL never leave one's bytes under the other's hash.
+        let attempt = new_id("attempt", Timestamp::now())?;
+        let blob_key = format!("{}/{attempt}", upload.blob_key);
+        let info = self
+            .blobs
+            .put(&blob_key, body, Some(self.opts.max_upload_bytes))?;
+        let received = ReceivedInfo {
+            size: info.size,
+            sha256: info.sha256.clone(),
+            etag: info.etag.clone(),
+            received_at: Timestamp::now(),
+        };
+        if let Err(e) = self.state.mark_received(&file_id, &blob_key, &received) {
+            let _ = self.blobs.delete(&blob_key);
+            return Err(e);
+        }
+        Ok(UploadedFile {
+            file_id,
+            file_name: upload.file_name,
+            format: upload.format,
+            size: info.size,
+            sha256: info.sha256,
+            received_at: received.received_at,
+        })
     }
 
     fn upload_of(&self, file_id: &str, tenant: Option<&str>) -> Result<UploadRecord> {
@@ -920,12 +1114,11 @@ impl Shared {
             schema_version: job.schema_version.clone(),
             table: table.clone(),
         };
-        if let Some(info) = self.blobs.stat(&job.blob_key)? {
-            if info.size != job.blob.size || (job.blob.etag.is_some() && info.etag != job.blob.etag)
-            {
+        if let Some((size, etag)) = self.blobs.head(&job.blob_key)? {
+            if size != job.blob.size || (job.blob.etag.is_some() && etag != job.blob.etag) {
                 return Err(Error::CorruptedFile(format!(
-                    "the uploaded file changed after the job started (size {} then {}); upload it again under a new file id",
-                    job.blob.size, info.size
+                    "the uploaded file changed after the job started (size {} then {size}); upload it again under a new file id",
+                    job.blob.size
                 )));
             }
         } else {
@@ -945,7 +1138,8 @@ impl Shared {
             UniqueTracker::new(schema.unique_slots().iter().map(|&s| vec![s]).collect());
         if !tracker.is_empty() && cp.rows > 0 {
             pipeline::run(
-                self.blobs.open(&job.blob_key, 0)?,
+                self.blobs
+                    .open_version(&job.blob_key, 0, job.blob.etag.as_deref())?,
                 job.format,
                 &schema,
                 Start::default(),
@@ -975,7 +1169,9 @@ impl Shared {
                 },
             )?;
         }
-        let reader = self.blobs.open(&job.blob_key, 0)?;
+        let reader = self
+            .blobs
+            .open_version(&job.blob_key, 0, job.blob.etag.as_deref())?;
         let max_errors = job.options.max_error_rows;
         let mut group = Group::new(schema.fields().len());
         let mut rows_seen = cp.rows;

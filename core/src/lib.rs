@@ -33,11 +33,16 @@ pub use schema::{Field, FieldType, Schema, SchemaDialect};
 pub use seed::{JobErrorView, JobView, RowErrorView};
 pub use storage::{
     BlobInfo, BlobStore, Checkpoint, ChunkCommit, CommitOutcome, FailedRow, JobRecord, Lease,
-    LocalBlobStore, MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, SchemaRecord,
-    SinkCallback, SqliteStateStore, StateStore, UploadRecord,
+    LocalBlobStore, MemoryBlobStore, MemoryStateStore, NewJob, ReceivedInfo, S3Options,
+    SchemaRecord, SinkCallback, SqliteStateStore, StateStore, UploadRecord,
 };
 pub use types::{Cell, Format, RowError, RowErrorCode, ROW_ERROR_CODES};
 pub use validate::{validate, validate_bytes, validate_file, ValidateOptions, Validation};
+
+#[cfg(feature = "postgres")]
+pub use storage::PgStateStore;
+#[cfg(feature = "s3")]
+pub use storage::S3BlobStore;
 
 #[cfg(any(test, feature = "conformance"))]
 pub use storage::conformance;

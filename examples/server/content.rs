@@ -248,19 +248,19 @@ async fn upload_inner(
         }
         let file_name = file_name.unwrap_or_else(|| "content.csv".to_string());
 
-        // Stream the field into the library: an upload ticket of our own, then its signed PUT.
+        // Stream the field into the library as a body the host received itself (also when
+        // upload URLs point at an object store).
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let ing = st.ingestor.clone();
-        let ticket_req = UploadRequest {
+        let upload_req = UploadRequest {
             file_name: file_name.clone(),
             format: Some(Format::Csv),
             expires_in_seconds: Some(3600),
             tenant: Some(tenant.clone()),
         };
         let task = tokio::task::spawn_blocking(move || {
-            let ticket = ing.create_upload(&ticket_req)?;
             let mut reader = ChannelReader::new(rx);
-            ing.receive_upload(&ticket.upload_url, Format::Csv.content_type(), &mut reader)
+            ing.upload_body(&upload_req, Format::Csv.content_type(), &mut reader)
         });
         let mut body_error = None;
         loop {

@@ -1558,7 +1558,7 @@ pub fn blob_limit(blobs: &dyn BlobStore) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::storage::sqlite::TestDir;
     use crate::storage::{LocalBlobStore, MemoryBlobStore, MemoryStateStore, SqliteStateStore};
@@ -1573,6 +1573,89 @@ mod tests {
         let dir = TestDir::new("conformance");
         let state = SqliteStateStore::open(dir.path().join("state.db")).unwrap();
         let blobs = LocalBlobStore::open(dir.path().join("blobs")).unwrap();
+        run_all(&state, &blobs);
+    }
+
+    /// A service URL from the environment (set by scripts/services.sh). Under CI a missing one
+    /// fails the test; elsewhere the test is skipped with a note.
+    #[cfg(any(feature = "postgres", feature = "s3"))]
+    pub(crate) fn service_env(name: &str) -> Option<String> {
+        match std::env::var(name) {
+            Ok(v) if !v.is_empty() => Some(v),
+            _ if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("{name} is not set: start the services with scripts/services.sh (required under CI)")
+            }
+            _ => {
+                eprintln!("{name} not set: skipped (scripts/services.sh starts the services)");
+                None
+            }
+        }
+    }
+
+    /// A PostgreSQL URL selecting a fresh schema of its own.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn fresh_pg_url(base: &str, tag: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}schema=t_{tag}_{}_{nanos}", std::process::id())
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_backend_passes_the_state_checks() {
+        let Some(url) = service_env("BULK_INGEST_TEST_PG") else {
+            return;
+        };
+        let state = crate::storage::PgStateStore::open(&fresh_pg_url(&url, "conf")).unwrap();
+        run_all(&state, &MemoryBlobStore::new());
+    }
+
+    /// An `s3://` URL under a fresh prefix of its own.
+    #[cfg(feature = "s3")]
+    pub(crate) fn fresh_s3_url(base: &str, tag: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!(
+            "{}/{tag}-{}-{nanos}",
+            base.trim_end_matches('/'),
+            std::process::id()
+        )
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn s3_backend_passes_the_blob_checks() {
+        let Some(url) = service_env("BULK_INGEST_TEST_S3") else {
+            return;
+        };
+        let blobs = crate::storage::S3BlobStore::open(
+            &fresh_s3_url(&url, "conf"),
+            &crate::storage::S3Options::default(),
+        )
+        .unwrap();
+        run_all(&MemoryStateStore::new(), &blobs);
+    }
+
+    #[cfg(all(feature = "s3", feature = "postgres"))]
+    #[test]
+    fn postgres_and_s3_pass_together() {
+        let (Some(pg), Some(s3)) = (
+            service_env("BULK_INGEST_TEST_PG"),
+            service_env("BULK_INGEST_TEST_S3"),
+        ) else {
+            return;
+        };
+        let state = crate::storage::PgStateStore::open(&fresh_pg_url(&pg, "both")).unwrap();
+        let blobs = crate::storage::S3BlobStore::open(
+            &fresh_s3_url(&s3, "both"),
+            &crate::storage::S3Options::default(),
+        )
+        .unwrap();
         run_all(&state, &blobs);
     }
 

@@ -16,15 +16,53 @@ use crate::types::{Format, RowError};
 
 mod local;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "s3")]
+mod s3;
 mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PgStateStore;
 pub use local::LocalBlobStore;
 pub(crate) use memory::hex;
 pub use memory::{MemoryBlobStore, MemoryStateStore};
+#[cfg(feature = "s3")]
+pub use s3::S3BlobStore;
 pub use sqlite::SqliteStateStore;
+
+/// Where and how to reach an S3-compatible object store (used with the `s3` feature); unset
+/// fields come from the usual `AWS_*` variables (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// Endpoint of an S3-compatible server, e.g. `http://127.0.0.1:9000` (path-style requests).
+    /// Unset: AWS S3.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Allow `http://` endpoints (default: when the endpoint is `http://`).
+    pub allow_http: Option<bool>,
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "***"),
+            )
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
 
 /// What a blob store knows of a stored body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +81,24 @@ pub trait BlobStore: Send + Sync {
     fn put(&self, key: &str, body: &mut dyn Read, limit: Option<u64>) -> Result<BlobInfo>;
     /// Reads a blob from byte `offset` on. A missing key is `FILE_NOT_FOUND`.
     fn open(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>>;
+    /// Reads a blob from byte `offset` on, provided it is still the version tagged `etag`
+    /// (`CORRUPTED_FILE` when it was overwritten since). Stores without version tags read
+    /// whatever is there.
+    fn open_version(
+        &self,
+        key: &str,
+        offset: u64,
+        _etag: Option<&str>,
+    ) -> Result<Box<dyn Read + Send>> {
+        self.open(key, offset)
+    }
     /// Size and hash of a stored blob, `None` when absent.
     fn stat(&self, key: &str) -> Result<Option<BlobInfo>>;
+    /// Size and version tag of a stored blob, `None` when absent: what `stat` says without
+    /// the hash (which an object store may have to read the whole blob for).
+    fn head(&self, key: &str) -> Result<Option<(u64, Option<String>)>> {
+        Ok(self.stat(key)?.map(|i| (i.size, i.etag)))
+    }
     /// Removes a blob; a missing key is not an error.
     fn delete(&self, key: &str) -> Result<()>;
     /// A URL at which a client can PUT `key` itself (object stores' presigned URLs). `None`:
@@ -57,9 +111,25 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<Option<String>> {
         Ok(None)
     }
+    /// Whether `presign_put` gives URLs: clients then PUT uploads to the store itself, and
+    /// `start_ingest` finds the object there.
+    fn presigns_uploads(&self) -> bool {
+        false
+    }
     /// A URL at which a client can GET `key` itself. `None`: the host serves downloads.
     fn presign_get(&self, _key: &str, _expires: Duration) -> Result<Option<String>> {
         Ok(None)
+    }
+    /// `presign_get` for a download: the response carries `content_type` and an attachment
+    /// named `file_name` (both folded into the signature).
+    fn presign_download(
+        &self,
+        key: &str,
+        expires: Duration,
+        _content_type: &str,
+        _file_name: &str,
+    ) -> Result<Option<String>> {
+        self.presign_get(key, expires)
     }
 }
 
@@ -277,6 +347,12 @@ pub trait StateStore: Send + Sync {
     fn jobs_in_state(&self, state: JobState) -> Result<Vec<String>>;
     /// Rows stored in the default sink table of a dataset (for hosts and tests).
     fn count_sink_rows(&self, table: &SinkTable) -> Result<u64>;
+    /// The URL-signing secret shared by every process on this store: `candidate` becomes it
+    /// when none is stored yet (the first process wins). `None`: the store keeps no secret and
+    /// each host keeps its own (the embedded default keeps it in the data directory).
+    fn shared_secret(&self, _candidate: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// The `UNIQUE` row error for row `i` of `batch`, whose key `key_text` is already stored.
