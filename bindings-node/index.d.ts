@@ -108,6 +108,23 @@ export interface IngestorOptions {
   commitRows?: number
   /** Row errors listed in a job's status (default 100). */
   errorSample?: number
+  /**
+   * Scale-out state: a PostgreSQL URL (`postgres://user:password@host:port/db`) shared by
+   * every machine (default: SQLite in the data directory).
+   */
+  state?: string
+  /**
+   * Scale-out blobs: an object-store URL (`s3://bucket/prefix`); uploads then go straight to
+   * the store through its presigned PUT URLs (default: files in the data directory).
+   */
+  blobs?: string
+  /**
+   * Endpoint of an S3-compatible store, e.g. `http://127.0.0.1:9000` (default:
+   * `AWS_ENDPOINT_URL`, else AWS S3). Credentials and region come from the `AWS_*` variables.
+   */
+  s3Endpoint?: string
+  /** Region of the object store (default: `AWS_REGION`). */
+  s3Region?: string
 }
 
 /** Why a job failed as a whole. */

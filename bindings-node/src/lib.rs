@@ -205,6 +205,17 @@ pub struct IngestorOptions {
     pub commit_rows: Option<f64>,
     /// Row errors listed in a job's status (default 100).
     pub error_sample: Option<f64>,
+    /// Scale-out state: a PostgreSQL URL (`postgres://user:password@host:port/db`) shared by
+    /// every machine (default: SQLite in the data directory).
+    pub state: Option<String>,
+    /// Scale-out blobs: an object-store URL (`s3://bucket/prefix`); uploads then go straight to
+    /// the store through its presigned PUT URLs (default: files in the data directory).
+    pub blobs: Option<String>,
+    /// Endpoint of an S3-compatible store, e.g. `http://127.0.0.1:9000` (default:
+    /// `AWS_ENDPOINT_URL`, else AWS S3). Credentials and region come from the `AWS_*` variables.
+    pub s3_endpoint: Option<String>,
+    /// Region of the object store (default: `AWS_REGION`).
+    pub s3_region: Option<String>,
 }
 
 /// A non-negative whole number from a JavaScript number.
@@ -265,6 +276,10 @@ impl IngestorOptions {
         if let Some(v) = self.error_sample {
             o.error_sample = whole_usize("errorSample", v)?;
         }
+        o.state = self.state;
+        o.blobs = self.blobs;
+        o.s3.endpoint = self.s3_endpoint;
+        o.s3.region = self.s3_region;
         Ok(o)
     }
 }

@@ -774,7 +774,8 @@ impl PyIngestor {
     #[pyo3(signature = (
         path = None, *, secret = None, base_url = None, workers = 1, max_upload_bytes = None,
         lease_seconds = None, poll_interval_seconds = None, threads = None, chunk_size = None,
-        commit_rows = None, error_sample = None,
+        commit_rows = None, error_sample = None, state = None, blobs = None, s3_endpoint = None,
+        s3_region = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -790,6 +791,10 @@ impl PyIngestor {
         chunk_size: Option<usize>,
         commit_rows: Option<usize>,
         error_sample: Option<usize>,
+        state: Option<String>,
+        blobs: Option<String>,
+        s3_endpoint: Option<String>,
+        s3_region: Option<String>,
     ) -> PyResult<Self> {
         let mut opts = core::IngestorOptions {
             workers,
@@ -827,6 +832,17 @@ impl PyIngestor {
         }
         if let Some(v) = error_sample {
             opts.error_sample = v;
+        }
+        // Scale-out storage: the core checks the URLs (STORAGE_ERROR naming what is wrong).
+        let scale_out = state.is_some() || blobs.is_some();
+        opts.state = state;
+        opts.blobs = blobs;
+        opts.s3.endpoint = s3_endpoint;
+        opts.s3.region = s3_region;
+        if scale_out && path.is_none() {
+            return Err(invalid(
+                "state/blobs URLs need a data directory (path) for what stays local",
+            ));
         }
         let ing = py
             .detach(move || match path {

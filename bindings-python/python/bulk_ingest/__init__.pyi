@@ -277,6 +277,10 @@ class Ingestor:
         chunk_size: Optional[int] = None,
         commit_rows: Optional[int] = None,
         error_sample: Optional[int] = None,
+        state: Optional[str] = None,
+        blobs: Optional[str] = None,
+        s3_endpoint: Optional[str] = None,
+        s3_region: Optional[str] = None,
     ) -> Ingestor: ...
     def close(self) -> None: ...
     def __enter__(self) -> Ingestor: ...
