@@ -1,7 +1,8 @@
 //! A job that loses its lease part-way and is resumed from its checkpoint: for a plain file
 //! the resumed pass reads the file's start (header, sniff) and then only from the checkpoint
-//! on (a ranged read), never the bytes in between; a gzip file is read through again. Either
-//! way the job's counts, row errors and failed rows are exactly those of an uninterrupted run.
+//! on (a ranged read), never the bytes in between (NDJSON, JSON array, CSV with a BOM and
+//! quoted newlines); a gzip file is read through again. Either way the job's counts, row
+//! errors and failed rows are exactly those of an uninterrupted run.
 
 mod common;
 
@@ -303,6 +304,18 @@ fn pop_csv(ndjson: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A JSON array, one element per line, of the rows of `ndjson`.
+fn pop_json_array(ndjson: &[u8]) -> Vec<u8> {
+    let rows: Vec<&[u8]> = ndjson
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut out = b" [\n".to_vec();
+    out.extend(rows.join(&b",\n"[..]));
+    out.extend(b"\n]\n");
+    out
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();
@@ -313,7 +326,12 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 fn a_resumed_plain_job_reads_only_the_head_and_the_rest_and_matches_one_pass() {
     let (nd, bad) = pop_ndjson(5, 6_000, 41);
     let csv = pop_csv(&nd);
-    for (format, body) in [(Format::Ndjson, nd), (Format::Csv, csv)] {
+    let json = pop_json_array(&nd);
+    for (format, body) in [
+        (Format::Ndjson, nd),
+        (Format::Csv, csv),
+        (Format::Json, json),
+    ] {
         let size = body.len() as u64;
         let want = one_pass(format, &body);
         assert_eq!(want.status, JobState::PartiallyCompleted);
