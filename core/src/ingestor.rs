@@ -1169,9 +1169,21 @@ impl Shared {
                 },
             )?;
         }
-        let reader = self
+        // A resumed job reads the file's start (header, sniff) and then, unless it is gzip,
+        // only from the checkpoint on (a ranged read); a gzip file is read through again.
+        let head = self
             .blobs
             .open_version(&job.blob_key, 0, job.blob.etag.as_deref())?;
+        let open_at = |offset: u64| {
+            if offset > job.blob.size {
+                return Err(Error::CorruptedFile(format!(
+                    "file ends at byte {}, before the resume offset {offset}",
+                    job.blob.size
+                )));
+            }
+            self.blobs
+                .open_version(&job.blob_key, offset, job.blob.etag.as_deref())
+        };
         let max_errors = job.options.max_error_rows;
         let mut group = Group::new(schema.fields().len());
         let mut rows_seen = cp.rows;
@@ -1220,8 +1232,9 @@ impl Shared {
             self.notify();
             Ok(out.map(|o| (o.processed_rows, o.error_rows)))
         };
-        pipeline::run(
-            reader,
+        pipeline::run_seek(
+            head,
+            open_at,
             job.format,
             &schema,
             start,

@@ -128,6 +128,41 @@ pub(crate) fn run<R: Read + Send>(
             resume: start.resume,
         },
     )?;
+    run_framer(framer, format, schema, start, opts, on_chunk)
+}
+
+/// [`run`] that does not read a plain (not gzip) file up to `start.resume`: `head` reads the
+/// file from its first byte (for its start: CSV header, JSON `'['`, checks), and `open_at`
+/// opens it at the resume offset (see [`Framer::with_seek`]). The results are those of `run`.
+pub(crate) fn run_seek<R: Read + Send>(
+    head: R,
+    open_at: impl FnOnce(u64) -> Result<R>,
+    format: Format,
+    schema: &Schema,
+    start: Start,
+    opts: PassOptions,
+    on_chunk: &mut dyn FnMut(ChunkResult) -> Result<Flow>,
+) -> Result<()> {
+    let framer = Framer::with_seek(
+        head,
+        format,
+        FramerOptions {
+            chunk_size: opts.chunk_size,
+            resume: start.resume,
+        },
+        open_at,
+    )?;
+    run_framer(framer, format, schema, start, opts, on_chunk)
+}
+
+fn run_framer<R: Read + Send>(
+    framer: Framer<R>,
+    format: Format,
+    schema: &Schema,
+    start: Start,
+    opts: PassOptions,
+    on_chunk: &mut dyn FnMut(ChunkResult) -> Result<Flow>,
+) -> Result<()> {
     let csv = match format {
         Format::Csv => {
             let header = framer.csv_header().unwrap_or(&[]);

@@ -127,6 +127,49 @@ impl<R: Read> Framer<R> {
     /// the CSV header or the JSON `'['`, and skips to `opts.resume` if given.
     pub fn new(reader: R, format: Format, opts: FramerOptions) -> Result<Self> {
         let chunk_size = opts.chunk_size.max(1);
+        let mut f = Self::open(reader, format, chunk_size, chunk_size.max(SNIFF_LEN))?;
+        if let Some(r) = opts.resume {
+            f.resume(r)?;
+        }
+        Ok(f)
+    }
+
+    /// Like [`Framer::new`], but a plain (not gzip) stream is not read up to `opts.resume`:
+    /// `head` is the file from its first byte, read only as far as the start needs (the gzip
+    /// sniff, a BOM, the binary check, the CSV header or the JSON `'['`), then `open_at` is
+    /// called with the resume offset and the rest is read from the reader it returns. Chunks,
+    /// offsets, lines and errors are those of [`Framer::new`] with the same options. A gzip
+    /// stream cannot be sought (its offsets are decoded ones): it is read through from `head`,
+    /// and `open_at` is not called; nor is it when the resume point lies in the bytes `head`
+    /// already gave.
+    pub fn with_seek(
+        head: R,
+        format: Format,
+        opts: FramerOptions,
+        open_at: impl FnOnce(u64) -> Result<R>,
+    ) -> Result<Self> {
+        let Some(r) = opts.resume else {
+            return Self::new(head, format, opts);
+        };
+        let chunk_size = opts.chunk_size.max(1);
+        let mut f = Self::open(head, format, chunk_size, SNIFF_LEN + BOM.len())?;
+        if f.gzip || f.eof || r.offset <= f.pend_offset + f.pending.len() as u64 {
+            f.resume(r)?;
+            return Ok(f);
+        }
+        let rest = open_at(r.offset)?;
+        f.src = Source::Plain(io::Cursor::new(Vec::new()).chain(Tracked {
+            inner: rest,
+            failed: false,
+        }));
+        f.pending.clear();
+        f.decoded = r.offset;
+        f.set_position(r);
+        Ok(f)
+    }
+
+    /// Sniffs gzip and reads the start of the stream (`first` bytes, more if the start needs).
+    fn open(reader: R, format: Format, chunk_size: usize, first: usize) -> Result<Self> {
         let mut tracked = Tracked {
             inner: reader,
             failed: false,
@@ -169,11 +212,8 @@ impl<R: Read> Framer<R> {
             finished: false,
             failed: None,
         };
-        f.fill(chunk_size.max(SNIFF_LEN))?;
+        f.fill(first)?;
         f.start()?;
-        if let Some(r) = opts.resume {
-            f.resume(r)?;
-        }
         Ok(f)
     }
 
@@ -517,11 +557,16 @@ impl<R: Read> Framer<R> {
                 rest -= n as u64;
             }
         }
+        self.set_position(r);
+        Ok(())
+    }
+
+    /// `pending` now starts at `r`.
+    fn set_position(&mut self, r: ResumePoint) {
         self.pend_offset = r.offset;
         self.pend_line = r.line.max(1);
         self.sniff_ndjson = false;
         self.reset_scan(false);
-        Ok(())
     }
 
     // ---- scanning and cutting

@@ -7,6 +7,12 @@
 //! line where it starts and the byte offset of its first byte, both in the decoded stream
 //! (counting the CSV header, the JSON `'['` and a BOM).
 //!
+//! Resuming: [`FramerOptions::resume`] starts after an earlier chunk's `end`. [`Framer::new`]
+//! reads the stream up to there; [`Framer::with_seek`] reads only the file's start (what the
+//! framer learns there: gzip magic, BOM, CSV header, JSON `'['`) and then, for a plain file,
+//! a second reader opened at the resume offset (gzip is read through: its offsets are decoded
+//! ones). Both give the same chunks.
+//!
 //! Chunk seams: NDJSON and CSV chunks end after a record's `'\n'`; JSON-array chunks end just
 //! after a top-level `','` (so every chunk but the last ends with the separator, and the last
 //! ends before the closing `']'`, which is where its `end` points). Every stream gives at least

@@ -1,4 +1,6 @@
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -25,7 +27,10 @@ fn framer(input: &[u8], format: Format, chunk_size: usize) -> Result<Framer<&[u8
 }
 
 fn chunks_with(input: &[u8], format: Format, o: FramerOptions) -> Result<Vec<Chunk>> {
-    let mut f = Framer::new(input, format, o)?;
+    drain(Framer::new(input, format, o)?)
+}
+
+fn drain<R: Read>(mut f: Framer<R>) -> Result<Vec<Chunk>> {
     let mut out: Vec<Chunk> = Vec::new();
     while let Some(c) = f.next_chunk()? {
         if let Some(prev) = out.last() {
@@ -713,6 +718,203 @@ fn check_resume(input: &[u8], format: Format, chunk_size: usize) {
                 framer(input, format, chunk_size).unwrap().csv_header()
             );
         }
+    }
+    check_resume_seek(input, format, chunk_size);
+}
+
+/// A reader over a part of a file that counts the bytes it hands out.
+struct Counted<'a> {
+    data: &'a [u8],
+    read: Arc<AtomicU64>,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.data.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// What a [`Framer::with_seek`] read of `input` read.
+#[derive(Debug)]
+struct SeekRead {
+    chunks: Vec<Chunk>,
+    /// Bytes read from the head reader (from byte 0 on).
+    head: u64,
+    /// The offset the rest was opened at, if it was, and the bytes read from there.
+    rest_at: Option<u64>,
+    rest: u64,
+}
+
+fn chunks_seek(input: &[u8], format: Format, o: FramerOptions) -> Result<SeekRead> {
+    let head = Arc::new(AtomicU64::new(0));
+    let rest = Arc::new(AtomicU64::new(0));
+    let mut rest_at = None;
+    let f = Framer::with_seek(
+        Counted {
+            data: input,
+            read: Arc::clone(&head),
+        },
+        format,
+        o,
+        |at| {
+            rest_at = Some(at);
+            Ok(Counted {
+                data: input.get(at as usize..).unwrap_or(&[]),
+                read: Arc::clone(&rest),
+            })
+        },
+    )?;
+    let chunks = drain(f)?;
+    Ok(SeekRead {
+        chunks,
+        head: head.load(Ordering::Relaxed),
+        rest_at,
+        rest: rest.load(Ordering::Relaxed),
+    })
+}
+
+/// For every chunk end, a [`Framer::with_seek`] resume there gives exactly the chunks of a
+/// [`Framer::new`] resume there (which `check_resume` compares with one pass), the same CSV
+/// header and decoded size; a plain file is read from the head and then from the resume offset
+/// only, a gzip one through from the head. Returns how many resumes sought.
+fn check_resume_seek(input: &[u8], format: Format, chunk_size: usize) -> usize {
+    let gzip = input.starts_with(&[0x1f, 0x8b]);
+    let cs = chunks(input, format, chunk_size).unwrap();
+    let mut sought = 0;
+    for p in cs.iter().map(|c| c.end) {
+        for cs2 in [chunk_size, MIB] {
+            let o = opts(cs2, Some(p));
+            let want = chunks_with(input, format, o).unwrap();
+            let got = chunks_seek(input, format, o).unwrap();
+            assert_eq!(got.chunks, want, "seek to {p:?} with chunk size {cs2}");
+            if gzip {
+                assert_eq!(got.rest_at, None, "a gzip stream cannot be sought");
+                continue;
+            }
+            match got.rest_at {
+                Some(at) => {
+                    sought += 1;
+                    assert_eq!(at, p.offset);
+                    assert_eq!(got.rest, input.len() as u64 - at);
+                    assert!(
+                        got.head < at,
+                        "head read {} bytes, up to the resume offset {at}",
+                        got.head
+                    );
+                }
+                None => assert!(got.head as usize >= p.offset as usize),
+            }
+            let mut f =
+                Framer::with_seek(input, format, o, |at| Ok(&input[at as usize..])).unwrap();
+            while f.next_chunk().unwrap().is_some() {}
+            assert_eq!(f.decoded_bytes(), input.len() as u64);
+            if format == Format::Csv {
+                assert_eq!(
+                    f.csv_header(),
+                    framer(input, format, chunk_size).unwrap().csv_header()
+                );
+                assert_eq!(
+                    f.csv_header_raw(),
+                    framer(input, format, chunk_size).unwrap().csv_header_raw()
+                );
+            }
+        }
+    }
+    sought
+}
+
+/// Samples larger than what the framer reads to open a file, so that resumes seek.
+fn big_samples() -> [(Format, String); 3] {
+    let nd = ndjson_sample(6000);
+    let csv = format!(
+        "\u{FEFF}a,b\r\n{}",
+        (0..8000)
+            .map(|i| format!("{i},\"x\ny, \"\"z\"\"\"\r\n\n{i},w é\r\n"))
+            .collect::<String>()
+    );
+    let json = format!(
+        " \n [\n{}\n] \n",
+        (0..12000)
+            .map(|i| format!("{{\"i\":{i},\"s\":\"],[\\\"\"}}"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    [
+        (Format::Ndjson, nd),
+        (Format::Csv, csv),
+        (Format::Json, json),
+    ]
+}
+
+#[test]
+fn resume_with_seek_yields_the_same_chunks_and_reads_only_head_and_rest() {
+    for (format, plain) in big_samples() {
+        let plain = plain.as_bytes();
+        assert!(plain.len() > 3 * 64 * 1024, "{format}: {}", plain.len());
+        let sought = check_resume_seek(plain, format, 32 * 1024);
+        assert!(sought >= 4, "{format}: only {sought} resumes sought");
+        check_resume_seek(&gz(plain), format, 32 * 1024);
+        // Resumed past the middle: well under the whole file is read.
+        let cs = chunks(plain, format, 32 * 1024).unwrap();
+        let p = cs
+            .iter()
+            .map(|c| c.end)
+            .find(|e| e.offset > plain.len() as u64 * 2 / 3)
+            .unwrap();
+        let got = chunks_seek(plain, format, opts(32 * 1024, Some(p))).unwrap();
+        let read = got.head + got.rest;
+        assert!(
+            read < plain.len() as u64 * 2 / 3,
+            "{format}: read {read} of {} bytes to resume at {}",
+            plain.len(),
+            p.offset
+        );
+    }
+    // Small files: the resume point is inside the head, nothing else is opened.
+    let nd = ndjson_sample(200);
+    let csv = format!(
+        "\u{FEFF}a,b\r\n{}",
+        "1,\"x\ny, \"\"z\"\"\"\r\n\n2,w\r\n".repeat(40)
+    );
+    for (format, plain) in [
+        (Format::Ndjson, nd.as_bytes()),
+        (Format::Csv, csv.as_bytes()),
+    ] {
+        assert_eq!(check_resume_seek(plain, format, 64), 0);
+        check_resume_seek(&gz(plain), format, 64);
+    }
+}
+
+#[test]
+fn resume_with_seek_beyond_the_end_is_an_error() {
+    let p = Some(ResumePoint {
+        offset: 10,
+        line: 2,
+    });
+    let e = err_of(chunks_seek(b"{}\n", Format::Ndjson, opts(64, p)));
+    assert_eq!(e.code(), "CORRUPTED_FILE");
+    let e = err_of(chunks_seek(&gz(b"{}\n"), Format::Ndjson, opts(64, p)));
+    assert_eq!(e.code(), "CORRUPTED_FILE");
+}
+
+#[test]
+fn resume_with_seek_keeps_the_start_checks() {
+    // The head is still checked: a wrong declared format or binary content fails as before.
+    let big = ndjson_sample(6000);
+    let p = Some(ResumePoint {
+        offset: big.len() as u64 / 2,
+        line: 2,
+    });
+    for (input, format) in [
+        (big.as_bytes(), Format::Json),
+        (b"%PDF-1.4 xxxxxxxx".as_slice(), Format::Ndjson),
+    ] {
+        let want = err_of(chunks_with(input, format, opts(64, p)));
+        let got = err_of(chunks_seek(input, format, opts(64, p)));
+        assert_eq!(got, want);
+        assert_eq!(got.code(), "INVALID_FILE_FORMAT");
     }
 }
 
