@@ -3,21 +3,17 @@
 //! Each test starts the real server (`cargo run --example server`, built once and reused by
 //! cargo) on a free port with its own data directory, and kills it when done.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+mod common;
+use common::{root, temp_dir, Server};
+
 const KEY1: &str = "test-key-one-5f0c2b7e9a1d";
 const KEY2: &str = "test-key-two-8e3a6c1f4b2d";
 const POP: &str = "/coatro/v1/pop/dynamic/bulk";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+const KEYS: &[&str] = &[KEY1, KEY2];
 
 fn testdata(name: &str) -> Vec<u8> {
     std::fs::read(root().join("testdata").join(name)).unwrap()
@@ -25,94 +21,6 @@ fn testdata(name: &str) -> Vec<u8> {
 
 fn expected() -> Value {
     serde_json::from_slice(&testdata("expected.json")).unwrap()
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!(
-        "bulk-ingest-server-{tag}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A running server; killed (like a crash) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO"))
-            .current_dir(root())
-            .args([
-                "run",
-                "--quiet",
-                "--example",
-                "server",
-                "--",
-                "--addr",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(["--api-key", KEY1, "--api-key", KEY2])
-            .args(extra)
-            .env_remove("BULK_INGEST_API_KEYS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let log2 = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let base = loop {
-            line.clear();
-            if out.read_line(&mut line).unwrap() == 0 {
-                let _ = child.wait();
-                panic!(
-                    "the server exited before listening; stderr:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            }
-            if let Some(addr) = line.trim().strip_prefix("listening on ") {
-                break addr.to_string();
-            }
-        };
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
-        Server { child, base, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn log_lines(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn agent() -> ureq::Agent {
@@ -270,7 +178,7 @@ fn expires_of(url: &str) -> u64 {
 #[test]
 fn pop_workflow_end_to_end() {
     let dir = temp_dir("workflow");
-    let s = Server::start(&dir, &[]);
+    let s = Server::start(&dir, KEYS, &[]);
     let bytes = testdata("pop_valid.ndjson");
 
     // Step 1: upload URL.
@@ -356,7 +264,7 @@ fn pop_workflow_end_to_end() {
 /// `testdata/expected.json`; its reports download through the 302 Location.
 fn mixed_file(file: &str, format: &str, content_type: &str) {
     let dir = temp_dir(&format!("mixed-{format}"));
-    let s = Server::start(&dir, &[]);
+    let s = Server::start(&dir, KEYS, &[]);
     let exp = &expected()[file];
     let file_id = upload(&s, KEY1, file, format, &testdata(file));
     let job_id = start_job(&s, KEY1, &file_id);
@@ -439,7 +347,7 @@ fn pop_mixed_json_partially_completed() {
 #[test]
 fn pop_request_errors() {
     let dir = temp_dir("errors");
-    let s = Server::start(&dir, &[]);
+    let s = Server::start(&dir, KEYS, &[]);
     let path = format!("{POP}/upload-url");
     let good = r#"{"fileName":"a.jsonl","format":"ndjson"}"#;
 
@@ -588,7 +496,7 @@ fn pop_request_errors() {
 #[test]
 fn signed_urls_refuse_forged_expired_and_oversized_uploads() {
     let dir = temp_dir("signed");
-    let s = Server::start(&dir, &["--max-upload-bytes", "4096"]);
+    let s = Server::start(&dir, KEYS, &["--max-upload-bytes", "4096"]);
     let bytes = testdata("pop_valid.ndjson");
 
     // Forged: one signature digit changed; no signature at all.
@@ -678,7 +586,7 @@ fn signed_urls_refuse_forged_expired_and_oversized_uploads() {
 #[test]
 fn tenants_see_only_their_own_files_and_jobs() {
     let dir = temp_dir("tenants");
-    let s = Server::start(&dir, &[]);
+    let s = Server::start(&dir, KEYS, &[]);
     let file_id = upload(
         &s,
         KEY1,
@@ -731,7 +639,7 @@ fn tenants_see_only_their_own_files_and_jobs() {
 fn cancel_a_queued_job() {
     // No workers: jobs stay queued until cancelled.
     let dir = temp_dir("cancel");
-    let s = Server::start(&dir, &["--workers", "0"]);
+    let s = Server::start(&dir, KEYS, &["--workers", "0"]);
     let file_id = upload(
         &s,
         KEY1,
@@ -770,7 +678,7 @@ fn restart_in_the_middle_of_a_job_resumes_it_with_exact_counts() {
     )
     .unwrap();
     let args = ["--workers", "1", "--lease-seconds", "2"];
-    let first = Server::start(&dir, &args);
+    let first = Server::start(&dir, KEYS, &args);
     let file_id = upload(&first, KEY1, "big.ndjson", "ndjson", &bytes);
     drop(bytes);
     let job_id = start_job(&first, KEY1, &file_id);
@@ -797,7 +705,7 @@ fn restart_in_the_middle_of_a_job_resumes_it_with_exact_counts() {
     );
 
     // A new server on the same data directory finds the job and finishes it.
-    let second = Server::start(&dir, &args);
+    let second = Server::start(&dir, KEYS, &args);
     let j = wait_job(&second, KEY1, &job_id);
     assert_eq!(j["status"], "partially_completed", "{j}");
     assert_eq!(j["totalRows"], rec.rows);
@@ -922,7 +830,7 @@ fn wait_process(s: &Server, key: &str, process_id: &str) -> Value {
 #[test]
 fn content_upload_until_completed_with_its_report() {
     let dir = temp_dir("content");
-    let s = Server::start(&dir, &[]);
+    let s = Server::start(&dir, KEYS, &[]);
     for (file, ct) in [
         ("content_valid.csv", "text/csv"),
         ("content_mixed.csv", "application/octet-stream"),
@@ -987,7 +895,7 @@ fn content_upload_until_completed_with_its_report() {
 #[test]
 fn content_upload_synchronous_refusals() {
     let dir = temp_dir("content-errors");
-    let s = Server::start(&dir, &[]);
+    let s = Server::start(&dir, KEYS, &[]);
     let id = "api.bulkupload.content";
     let refuse = |form: (String, Vec<u8>), code: &str| -> Value {
         let (st, v) = content_upload(&s, Some(KEY1), form);

@@ -2,20 +2,15 @@
 //! PostgreSQL and S3-compatible server scripts/services.sh starts (required under CI). Two
 //! nodes with no disk in common: an API-only node (`--workers 0`) and a worker node.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod common;
+use common::{root, temp_dir, Server};
+
 const KEY: &str = "scale-test-key";
 const POP: &str = "/coatro/v1/pop/dynamic/bulk";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn service_env(name: &str) -> Option<String> {
     match std::env::var(name) {
@@ -27,87 +22,6 @@ fn service_env(name: &str) -> Option<String> {
             eprintln!("{name} not set: skipped (scripts/services.sh starts the services)");
             None
         }
-    }
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!("bulk-ingest-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A running server; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO"))
-            .current_dir(root())
-            .args([
-                "run",
-                "--quiet",
-                "--example",
-                "server",
-                "--",
-                "--addr",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(["--api-key", KEY])
-            .args(extra)
-            .env_remove("BULK_INGEST_API_KEYS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let log2 = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let base = loop {
-            line.clear();
-            if out.read_line(&mut line).unwrap() == 0 {
-                let _ = child.wait();
-                panic!(
-                    "the server exited before listening; stderr:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            }
-            if let Some(addr) = line.trim().strip_prefix("listening on ") {
-                break addr.to_string();
-            }
-        };
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
-        Server { child, base, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -196,9 +110,17 @@ fn pop_workflow_with_postgres_and_object_store_on_two_nodes() {
 
     // An API-only node and a worker node, each with a data directory of its own.
     let api_dir = temp_dir("scale-api");
-    let api = Server::start(&api_dir, &[&scale[..], &["--workers", "0"]].concat());
+    let api = Server::start(
+        &api_dir,
+        &[KEY],
+        &[&scale[..], &["--workers", "0"]].concat(),
+    );
     let worker_dir = temp_dir("scale-worker");
-    let worker = Server::start(&worker_dir, &[&scale[..], &["--workers", "2"]].concat());
+    let worker = Server::start(
+        &worker_dir,
+        &[KEY],
+        &[&scale[..], &["--workers", "2"]].concat(),
+    );
 
     // 1. Upload URL: the object store's own presigned PUT URL.
     let t = upload_url(&api, 600);
@@ -329,6 +251,6 @@ fn pop_workflow_with_postgres_and_object_store_on_two_nodes() {
         put_status(short["uploadUrl"].as_str().unwrap(), "text/csv", &csv),
         403
     );
-    let logs = api.log.lock().unwrap().join("\n");
+    let logs = api.log_lines().join("\n");
     assert!(!logs.contains("X-Amz-Signature"), "{logs}");
 }
