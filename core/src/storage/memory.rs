@@ -210,31 +210,7 @@ impl StateStore for MemoryStateStore {
             .received
             .clone()
             .ok_or_else(|| Error::UploadNotReceived(job.file_id.clone()))?;
-        let rec = JobRecord {
-            job_id: job.job_id.clone(),
-            tenant: job.tenant.clone(),
-            file_id: job.file_id.clone(),
-            dataset: job.dataset.clone(),
-            schema_version: job.schema_version.clone(),
-            format: u.format,
-            blob_key: u.blob_key.clone(),
-            blob,
-            metadata: job.metadata.clone(),
-            options: job.options.clone(),
-            state: JobState::Queued,
-            total_rows: Some(job.total_rows),
-            processed_rows: 0,
-            error_rows: 0,
-            checkpoint: Checkpoint::default(),
-            csv_header: job.csv_header.clone(),
-            error: None,
-            created_at: job.created_at,
-            started_at: None,
-            completed_at: None,
-            lease_owner: None,
-            lease_until: None,
-            attempts: 0,
-        };
+        let rec = JobRecord::queued(job, u.format, u.blob_key.clone(), blob);
         st.jobs.insert(rec.job_id.clone(), rec.clone());
         st.job_order.push(rec.job_id.clone());
         Ok(rec)

@@ -273,6 +273,67 @@ pub struct NewJob {
     pub created_at: Timestamp,
 }
 
+/// One page of a job's failed rows as SQL stores read them (id, row, line, raw bytes), ordered by
+/// row, each handed to `f` with its errors taken from `errors` (the same rows' errors, ordered by
+/// row): the merge both SQL backends' `for_each_failed_row` share.
+pub(crate) fn pair_failed_rows(
+    page: &[(i64, i64, Option<i64>, Vec<u8>)],
+    errors: &[RowError],
+    f: &mut dyn FnMut(u64, Option<u64>, &[u8], &[RowError]) -> Result<()>,
+) -> Result<()> {
+    let mut ei = 0;
+    for (_, row, line, raw) in page {
+        let row = *row as u64;
+        while errors.get(ei).is_some_and(|e| e.row < row) {
+            ei += 1;
+        }
+        let start = ei;
+        while errors.get(ei).is_some_and(|e| e.row == row) {
+            ei += 1;
+        }
+        f(
+            row,
+            line.map(|l| l as u64),
+            raw,
+            errors.get(start..ei).unwrap_or(&[]),
+        )?;
+    }
+    Ok(())
+}
+
+impl JobRecord {
+    /// The record a store keeps for a job it has just queued: `job` as asked, on the upload's
+    /// received body (`format`, `blob_key`, `blob`), nothing processed yet. Every backend stores
+    /// exactly this, so they agree on a new job's fields.
+    pub fn queued(job: &NewJob, format: Format, blob_key: String, blob: ReceivedInfo) -> Self {
+        JobRecord {
+            job_id: job.job_id.clone(),
+            tenant: job.tenant.clone(),
+            file_id: job.file_id.clone(),
+            dataset: job.dataset.clone(),
+            schema_version: job.schema_version.clone(),
+            format,
+            blob_key,
+            blob,
+            metadata: job.metadata.clone(),
+            options: job.options.clone(),
+            state: JobState::Queued,
+            total_rows: Some(job.total_rows),
+            processed_rows: 0,
+            error_rows: 0,
+            checkpoint: Checkpoint::default(),
+            csv_header: job.csv_header.clone(),
+            error: None,
+            created_at: job.created_at,
+            started_at: None,
+            completed_at: None,
+            lease_owner: None,
+            lease_until: None,
+            attempts: 0,
+        }
+    }
+}
+
 /// Schemas, uploads, jobs, checkpoints, row errors and the default sink.
 ///
 /// Every state change is checked against the state machine inside the store's transaction

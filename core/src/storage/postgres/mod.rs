@@ -837,31 +837,7 @@ impl StateStore for PgStateStore {
             let blob_key: String = upload.get(1);
             let blob = received_from(&upload, 2)
                 .ok_or_else(|| Error::UploadNotReceived(job.file_id.clone()))?;
-            let rec = JobRecord {
-                job_id: job.job_id.clone(),
-                tenant: job.tenant.clone(),
-                file_id: job.file_id.clone(),
-                dataset: job.dataset.clone(),
-                schema_version: job.schema_version.clone(),
-                format,
-                blob_key,
-                blob,
-                metadata: job.metadata.clone(),
-                options: job.options.clone(),
-                state: JobState::Queued,
-                total_rows: Some(job.total_rows),
-                processed_rows: 0,
-                error_rows: 0,
-                checkpoint: Checkpoint::default(),
-                csv_header: job.csv_header.clone(),
-                error: None,
-                created_at: job.created_at,
-                started_at: None,
-                completed_at: None,
-                lease_owner: None,
-                lease_until: None,
-                attempts: 0,
-            };
+            let rec = JobRecord::queued(job, format, blob_key, blob);
             tx.execute(
                 &format!(
                     "INSERT INTO jobs ({JOB_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
@@ -953,23 +929,7 @@ impl StateStore for PgStateStore {
                     .collect::<Result<_>>()?;
                 (page, errors)
             };
-            let mut ei = 0;
-            for (_, row, line, raw) in &page {
-                let row = *row as u64;
-                while errors.get(ei).is_some_and(|e| e.row < row) {
-                    ei += 1;
-                }
-                let start = ei;
-                while errors.get(ei).is_some_and(|e| e.row == row) {
-                    ei += 1;
-                }
-                f(
-                    row,
-                    opt_u64(*line),
-                    raw,
-                    errors.get(start..ei).unwrap_or(&[]),
-                )?;
-            }
+            crate::storage::pair_failed_rows(&page, &errors, f)?;
             match page.last() {
                 Some(last) if page.len() as i64 == FAILED_PAGE => after = (last.1, last.0),
                 _ => return Ok(()),
