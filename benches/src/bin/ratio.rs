@@ -9,6 +9,7 @@
 //!
 //! Prints one JSON line: raw and one-core validation in MiB/s (best of the runs, alternated) and
 //! their ratio, plus two-thread validation by wall time (which a busy machine does skew).
+//! `--only 1core` runs nothing but one-core validation (`--runs` times), for a profiler.
 
 use std::time::Instant;
 
@@ -38,6 +39,7 @@ fn main() {
     let mut rows = 200_000u64;
     let mut runs = 7usize;
     let mut format = Format::Csv;
+    let mut only_1core = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
@@ -48,6 +50,11 @@ fn main() {
             "--rows" => rows = value("--rows").parse().expect("--rows N"),
             "--runs" => runs = value("--runs").parse().expect("--runs N"),
             "--format" => format = value("--format").parse().expect("--format ndjson|json|csv"),
+            "--only" => {
+                let what = value("--only");
+                assert!(what == "1core", "--only takes 1core");
+                only_1core = true;
+            }
             other => panic!("unknown argument {other}"),
         }
     }
@@ -73,6 +80,18 @@ fn main() {
             .expect("valid file");
         std::hint::black_box(v.valid_rows);
     };
+    if only_1core {
+        let best = (0..runs.max(1))
+            .map(|_| time(&mut || validate(0)))
+            .fold(f64::MAX, f64::min);
+        let mib = data.len() as f64 / (1 << 20) as f64;
+        println!(
+            r#"{{"format":"{}","rows":{rows},"validate1coreMiBs":{:.0}}}"#,
+            format.as_str(),
+            mib / best
+        );
+        return;
+    }
     let (mut raw_best, mut v1_best, mut v2_best) = (f64::MAX, f64::MAX, f64::MAX);
     let mut copy = data.clone();
     for _ in 0..runs.max(1) {
