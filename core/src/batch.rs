@@ -153,25 +153,26 @@ impl RowBatch {
         }));
     }
 
-    /// Removes the rows at `positions` (ascending).
+    /// Removes the rows at `positions` (ascending), in place: the rows after each one move
+    /// down, the allocations stay (a batch is most of a chunk, and a chunk most often loses a
+    /// row or two).
     pub(crate) fn remove_rows(&mut self, positions: &[usize]) {
-        if positions.is_empty() {
-            return;
-        }
         let n = self.ncols;
-        let mut drop = positions.iter().copied().peekable();
-        let mut slots = Vec::with_capacity(self.slots.len());
-        let mut meta = Vec::with_capacity(self.meta.len());
-        for (i, m) in std::mem::take(&mut self.meta).into_iter().enumerate() {
-            if drop.peek() == Some(&i) {
-                drop.next();
-                continue;
+        let mut kept = match positions.first() {
+            Some(&p) if p < self.meta.len() => p,
+            _ => return,
+        };
+        for (k, &p) in positions.iter().enumerate() {
+            let next = positions.get(k + 1).copied().unwrap_or(self.meta.len());
+            let run = p + 1..next.min(self.meta.len()).max(p + 1);
+            self.slots.copy_within(run.start * n..run.end * n, kept * n);
+            for i in run.clone() {
+                self.meta.swap(kept + (i - run.start), i);
             }
-            slots.extend_from_slice(&self.slots[i * n..(i + 1) * n]);
-            meta.push(m);
+            kept += run.len();
         }
-        self.slots = slots;
-        self.meta = meta;
+        self.slots.truncate(kept * n);
+        self.meta.truncate(kept);
     }
 
     pub(crate) fn renumber(&mut self, base: u64) {
@@ -192,7 +193,7 @@ impl RowBatch {
     }
 }
 
-fn push_cell_text(c: Cell<'_>, out: &mut String) {
+pub(crate) fn push_cell_text(c: Cell<'_>, out: &mut String) {
     use std::fmt::Write;
     match c {
         Cell::Null => {}
@@ -350,6 +351,48 @@ mod tests {
         let mut k = String::new();
         b.key_text(0, &[0, 1], &mut k);
         assert_eq!(k, "a\u{1f}5");
+    }
+
+    #[test]
+    fn rows_are_removed_in_place_keeping_order() {
+        for ncols in [0, 2] {
+            for drop in [
+                vec![],
+                vec![0],
+                vec![9],
+                vec![0, 1, 2],
+                vec![3, 5, 6, 9],
+                (0..10).collect(),
+            ] {
+                let mut b = RowBatch::new(ncols);
+                for r in 0..10i64 {
+                    let cells = [Cell::Int(r), Cell::Str("x")];
+                    b.push(
+                        &cells[..ncols],
+                        RowMeta {
+                            row: r as u64 + 1,
+                            line: None,
+                            raw: 0..0,
+                            chunk: 0,
+                            key_hash: 0,
+                        },
+                    );
+                }
+                b.remove_rows(&drop);
+                let left: Vec<u64> = (0..b.len()).map(|i| b.row_number(i)).collect();
+                let want: Vec<u64> = (0..10u64)
+                    .filter(|r| !drop.contains(&(*r as usize)))
+                    .map(|r| r + 1)
+                    .collect();
+                assert_eq!(left, want, "{drop:?}");
+                for i in 0..b.len() {
+                    if ncols > 0 {
+                        assert_eq!(b.cell(i, 0), Cell::Int(b.row_number(i) as i64 - 1));
+                        assert_eq!(b.cell(i, 1), Cell::Str("x"));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

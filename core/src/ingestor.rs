@@ -24,7 +24,7 @@ use crate::storage::{
     SqliteStateStore, StateStore, UploadRecord,
 };
 use crate::types::{Format, RowError};
-use crate::unique::UniqueTracker;
+use crate::unique::{KeyScope, UniqueTracker};
 
 /// The tenant of calls that name none.
 pub const DEFAULT_TENANT: &str = "default";
@@ -1134,8 +1134,7 @@ impl Shared {
         };
         // Per-file `unique` fields are checked in memory; after a resume, the keys of the rows
         // before the checkpoint are read again first.
-        let mut tracker =
-            UniqueTracker::new(schema.unique_slots().iter().map(|&s| vec![s]).collect());
+        let mut tracker = UniqueTracker::new(KeyScope::UniqueFields.constraints(&schema));
         if !tracker.is_empty() && cp.rows > 0 {
             pipeline::run(
                 self.blobs
@@ -1147,13 +1146,13 @@ impl Shared {
                     threads: self.opts.threads.max(1),
                     chunk_size: self.opts.chunk_size,
                     rows: RowsKept::KeysOnly,
+                    keys: KeyScope::UniqueFields,
                 },
                 &mut |r: ChunkResult| {
-                    for i in 0..r.batch.len() {
-                        if r.batch.row_number(i) <= cp.rows {
-                            tracker.check(&r.batch, i);
-                        }
-                    }
+                    let before = (0..r.batch.len())
+                        .take_while(|&i| r.batch.row_number(i) <= cp.rows)
+                        .count();
+                    tracker.check_keys(&r.keys, before);
                     let last = r
                         .batch
                         .len()
@@ -1242,6 +1241,7 @@ impl Shared {
                 threads: self.opts.threads.max(1),
                 chunk_size: self.opts.chunk_size,
                 rows: RowsKept::All,
+                keys: KeyScope::UniqueFields,
             },
             &mut |mut r: ChunkResult| {
                 if lost.load(Ordering::SeqCst) || self.shutdown.load(Ordering::SeqCst) {

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, Chunk, CsvRows, Framer, FramerOptions, ResumePoint};
 use crate::schema::{CsvColumns, Schema};
 use crate::types::{Cell, Format, RowError, RowErrorCode};
-use crate::unique::UniqueTracker;
+use crate::unique::{ChunkKeys, KeyScope, UniqueTracker};
 
 /// How to run a pass.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +27,9 @@ pub(crate) struct PassOptions {
     pub chunk_size: usize,
     /// What of a valid row the batches carry.
     pub rows: RowsKept,
+    /// Which keys the validating threads read for the in-file uniqueness check
+    /// ([`ChunkResult::keys`]).
+    pub keys: KeyScope,
 }
 
 /// What of a valid row a pass keeps in its batches.
@@ -34,8 +37,8 @@ pub(crate) struct PassOptions {
 pub(crate) enum RowsKept {
     /// Every cell, and the key hash the sink uses: rows that are stored.
     All,
-    /// Only the cells of primary-key and unique fields (the rest are null): a pass that counts
-    /// rows and checks uniqueness but stores nothing need not copy every value.
+    /// No cell, only each valid row's place and its keys ([`ChunkResult::keys`]): a pass that
+    /// counts rows and checks uniqueness but stores nothing need not copy any value.
     KeysOnly,
 }
 
@@ -45,6 +48,7 @@ impl Default for PassOptions {
             threads: default_threads(),
             chunk_size: 1 << 20,
             rows: RowsKept::All,
+            keys: KeyScope::Nothing,
         }
     }
 }
@@ -70,8 +74,10 @@ pub(crate) struct ChunkResult {
     pub end: ResumePoint,
     /// Data rows in the chunk (valid or not).
     pub rows: u64,
-    /// Valid rows.
+    /// Valid rows (with [`RowsKept::KeysOnly`], without cells).
     pub batch: RowBatch,
+    /// The keys of the valid rows, in batch order.
+    pub keys: ChunkKeys,
     /// Errors of invalid rows, ordered by row.
     pub errors: Vec<RowError>,
     /// Invalid rows: (row, line, bytes in `data`).
@@ -93,22 +99,9 @@ struct Ctx<'s> {
     schema: &'s Schema,
     format: Format,
     csv: Option<CsvColumns>,
-    /// With [`RowsKept::KeysOnly`], which slots to keep; `None` keeps every cell.
-    keep: Option<Vec<bool>>,
-}
-
-impl Ctx<'_> {
-    /// Drops the cells of a valid row that the pass does not keep.
-    #[inline]
-    fn trim(&self, cells: &mut [Cell<'_>]) {
-        if let Some(keep) = &self.keep {
-            for (c, &k) in cells.iter_mut().zip(keep) {
-                if !k {
-                    *c = Cell::Null;
-                }
-            }
-        }
-    }
+    rows: RowsKept,
+    /// The uniqueness constraints whose keys the validators read.
+    constraints: Vec<Vec<usize>>,
 }
 
 /// Runs one pass over `reader`. `on_chunk` receives every chunk's results in file order, and may stop the pass.
@@ -171,24 +164,12 @@ fn run_framer<R: Read + Send>(
         }
         _ => None,
     };
-    let keep = match opts.rows {
-        RowsKept::All => None,
-        RowsKept::KeysOnly => {
-            let mut keep = vec![false; schema.fields().len()];
-            let slots = schema.primary_key().unwrap_or(&[]).iter();
-            for &s in slots.chain(schema.unique_slots()) {
-                if let Some(k) = keep.get_mut(s) {
-                    *k = true;
-                }
-            }
-            Some(keep)
-        }
-    };
     let ctx = Ctx {
         schema,
         format,
         csv,
-        keep,
+        rows: opts.rows,
+        constraints: opts.keys.constraints(schema),
     };
     let mut rows_before = start.rows_before;
     let mut deliver = |mut r: ChunkResult| -> Result<Flow> {
@@ -349,11 +330,15 @@ impl Scratch {
 }
 
 fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
-    let ncols = ctx.schema.fields().len();
+    let ncols = match ctx.rows {
+        RowsKept::All => ctx.schema.fields().len(),
+        RowsKept::KeysOnly => 0,
+    };
     let mut out = ChunkResult {
         end: chunk.end,
         rows: 0,
         batch: s.new_batch(ncols, chunk.data.len()),
+        keys: ChunkKeys::new(ctx.constraints.len()),
         errors: Vec::new(),
         failed: Vec::new(),
         data: Arc::new(Vec::new()),
@@ -362,7 +347,11 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
     // The batch's first (only) chunk: its bytes are attached once the rows are read.
     let chunk_idx = 0;
     // The sink's key hash, only for rows that are kept whole.
-    let key = ctx.schema.primary_key().filter(|_| ctx.keep.is_none());
+    let key = ctx
+        .schema
+        .primary_key()
+        .filter(|_| ctx.rows == RowsKept::All);
+    let has_keys = !ctx.constraints.is_empty();
     let view = &chunk;
     let mut rel_row = 0u64;
     match ctx.format {
@@ -407,10 +396,12 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                     }
                 };
                 if valid {
-                    ctx.trim(&mut cells);
+                    if has_keys {
+                        out.keys.push_row(&cells, &ctx.constraints);
+                    }
                     let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
                     out.batch.push(
-                        &cells,
+                        &cells[..ncols],
                         RowMeta {
                             row: rel_row,
                             line: Some(raw.line),
@@ -451,10 +442,12 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                     &mut out.errors,
                 );
                 if valid {
-                    ctx.trim(&mut cells);
+                    if has_keys {
+                        out.keys.push_row(&cells, &ctx.constraints);
+                    }
                     let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
                     out.batch.push(
-                        &cells,
+                        &cells[..ncols],
                         RowMeta {
                             row: rel_row,
                             line: Some(line),
@@ -503,14 +496,15 @@ fn malformed(row: u64, line: u64, why: &str) -> RowError {
 }
 
 /// Applies per-file uniqueness (in file order) to a chunk's results: each later occurrence of
-/// a key leaves the valid rows and becomes a `UNIQUE` row error.
+/// a key leaves the valid rows and becomes a `UNIQUE` row error. The pass must have read the
+/// tracker's keys (`PassOptions::keys`).
 pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, schema: &Schema) {
     if tracker.is_empty() {
         return;
     }
     let mut dups = Vec::new();
     let mut new_errors = Vec::new();
-    let first = tracker.check_batch(&r.batch);
+    let first = tracker.check_keys(&r.keys, r.batch.len());
     for (i, &c) in first.iter().enumerate() {
         if c != usize::MAX {
             let slots = tracker.slots(c);
@@ -519,8 +513,7 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
                 .filter_map(|&s| schema.fields().get(s))
                 .map(|f| f.name.as_str())
                 .collect();
-            let mut key = String::new();
-            r.batch.key_text(i, slots, &mut key);
+            let key = r.keys.display(i, c);
             let shown: String = key.replace('\u{1f}', ", ").chars().take(80).collect();
             let m = r.batch.meta(i);
             new_errors.push(RowError {
@@ -542,6 +535,8 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
         return;
     }
     r.batch.remove_rows(&dups);
+    // The keys have served: they no longer line up with the batch.
+    r.keys = ChunkKeys::default();
     r.errors.extend(new_errors);
     r.errors.sort_by_key(|e| e.row);
     r.failed.sort_by_key(|f| f.0);
@@ -577,6 +572,7 @@ mod tests {
                     threads,
                     chunk_size: 256,
                     rows: RowsKept::All,
+                    keys: KeyScope::Nothing,
                 },
                 &mut |_| {
                     seen += 1;
@@ -594,6 +590,7 @@ mod tests {
                     threads,
                     chunk_size: 256,
                     rows: RowsKept::All,
+                    keys: KeyScope::Nothing,
                 },
                 &mut |_| Err(Error::storage("sink down")),
             );
@@ -623,6 +620,7 @@ mod tests {
                     threads,
                     chunk_size,
                     rows: RowsKept::All,
+                    keys: KeyScope::Nothing,
                 },
                 &mut |r| {
                     for i in 0..r.batch.len() {

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::batch::RowBatch;
+use crate::batch::push_cell_text;
+use crate::schema::Schema;
 use crate::types::Cell;
 
 /// The keys seen so far of one constraint.
@@ -18,6 +19,7 @@ pub(crate) struct KeySet {
 
 impl KeySet {
     /// Adds `key`; false when it was there already.
+    #[cfg(test)]
     pub fn insert(&mut self, key: &str) -> bool {
         if let Some(u) = parse_uuid(key) {
             return self.uuids.insert(u);
@@ -26,8 +28,13 @@ impl KeySet {
     }
 
     /// Adds `key`, which is not a UUID.
+    #[cfg(test)]
     fn insert_other(&mut self, key: &str) -> bool {
-        let h = hash(key.as_bytes());
+        self.insert_hashed(hash(key.as_bytes()), key)
+    }
+
+    /// Adds `key`, which is not a UUID and hashes to `h`.
+    fn insert_hashed(&mut self, h: u64, key: &str) -> bool {
         match self.hashed.get(&h) {
             None => {
                 let start = self.arena.len() as u32;
@@ -91,6 +98,26 @@ impl U128Set {
         }
     }
 
+    /// Asks the CPU to fetch the table line `k` would go to, so that its insert a few keys
+    /// later does not wait on the cache miss (the table outgrows the caches on large files).
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn prefetch(&self, k: u128) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let i = Self::home(k, self.slots.len() - 1);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint: it never faults and changes no memory, whatever the
+        // address; this one is inside the table anyway.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(i).cast::<i8>());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
+    }
+
     #[inline]
     fn home(k: u128, mask: usize) -> usize {
         // Not every UUID is random (v1 ends in a node id, v7 starts with a time): mix both halves.
@@ -137,10 +164,131 @@ impl Hasher for MixHasher {
     }
 }
 
+/// Which keys a pass checks for uniqueness across the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyScope {
+    /// None.
+    Nothing,
+    /// The schema's per-file `unique` fields (a job: the primary key is the store's to enforce,
+    /// across jobs).
+    UniqueFields,
+    /// The primary key and the `unique` fields (`validate`, which has no store).
+    PrimaryKeyAndUnique,
+}
+
+impl KeyScope {
+    /// The constraints of this scope, each a list of field slots.
+    pub fn constraints(self, schema: &Schema) -> Vec<Vec<usize>> {
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        if self == KeyScope::PrimaryKeyAndUnique {
+            if let Some(pk) = schema.primary_key() {
+                out.push(pk.to_vec());
+            }
+        }
+        if self != KeyScope::Nothing {
+            out.extend(schema.unique_slots().iter().map(|&s| vec![s]));
+        }
+        out
+    }
+}
+
+/// One row's key under one constraint, as the validating thread reads it: the set's work
+/// (parsing, hashing, joining) is done there, so the in-order merge only inserts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Key {
+    /// A part of the key is null: not checked.
+    Null,
+    /// A lower-case 8-4-4-4-12 UUID.
+    Uuid(u128),
+    /// Any other key: its hash and its text in [`ChunkKeys`]' arena.
+    Text { hash: u64, start: u32, len: u32 },
+}
+
+/// The keys of a chunk's valid rows: `per_row` keys for each row, in batch order.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkKeys {
+    per_row: usize,
+    keys: Vec<Key>,
+    text: String,
+    join: String,
+}
+
+impl ChunkKeys {
+    pub fn new(per_row: usize) -> Self {
+        ChunkKeys {
+            per_row,
+            ..Default::default()
+        }
+    }
+
+    /// Reads the keys of the next valid row from its cells.
+    pub fn push_row(&mut self, cells: &[Cell<'_>], constraints: &[Vec<usize>]) {
+        for slots in constraints {
+            let parts = || {
+                slots
+                    .iter()
+                    .map(|&s| cells.get(s).copied().unwrap_or(Cell::Null))
+            };
+            if parts().any(|c| matches!(c, Cell::Null)) {
+                self.keys.push(Key::Null);
+                continue;
+            }
+            let key = match (slots.as_slice(), parts().next()) {
+                ([_], Some(Cell::Str(t))) => t,
+                _ => {
+                    self.join.clear();
+                    for (n, c) in parts().enumerate() {
+                        if n > 0 {
+                            self.join.push('\u{1f}');
+                        }
+                        push_cell_text(c, &mut self.join);
+                    }
+                    self.join.as_str()
+                }
+            };
+            let k = match parse_uuid(key) {
+                Some(u) => Key::Uuid(u),
+                None => {
+                    let start = self.text.len() as u32;
+                    self.text.push_str(key);
+                    Key::Text {
+                        hash: hash(key.as_bytes()),
+                        start,
+                        len: key.len() as u32,
+                    }
+                }
+            };
+            self.keys.push(k);
+        }
+    }
+
+    /// Key `c` of row `i`.
+    pub fn get(&self, i: usize, c: usize) -> Key {
+        self.keys
+            .get(i * self.per_row + c)
+            .copied()
+            .unwrap_or(Key::Null)
+    }
+
+    fn text_of(&self, start: u32, len: u32) -> &str {
+        self.text
+            .get(start as usize..(start as usize + len as usize))
+            .unwrap_or("")
+    }
+
+    /// Key `c` of row `i` as text (parts joined by U+001F), for messages.
+    pub fn display(&self, i: usize, c: usize) -> String {
+        match self.get(i, c) {
+            Key::Null => String::new(),
+            Key::Uuid(u) => format_uuid(u),
+            Key::Text { start, len, .. } => self.text_of(start, len).to_owned(),
+        }
+    }
+}
+
 /// Uniqueness of several constraints (each a list of field slots) across a file.
 pub(crate) struct UniqueTracker {
     constraints: Vec<(Vec<usize>, KeySet)>,
-    text: String,
 }
 
 impl UniqueTracker {
@@ -150,7 +298,6 @@ impl UniqueTracker {
                 .into_iter()
                 .map(|c| (c, KeySet::default()))
                 .collect(),
-            text: String::new(),
         }
     }
 
@@ -158,79 +305,79 @@ impl UniqueTracker {
         self.constraints.is_empty()
     }
 
-    /// Checks row `i` of `batch` against every constraint, recording its keys. Returns the
-    /// first constraint it violates (its slots), if any. A key with a null part is not checked.
-    pub fn check(&mut self, batch: &RowBatch, i: usize) -> Option<&[usize]> {
-        let mut violated = None;
-        for (n, (slots, set)) in self.constraints.iter_mut().enumerate() {
-            if slots
-                .iter()
-                .any(|&s| matches!(batch.cell(i, s), Cell::Null))
-            {
-                continue;
-            }
-            batch.key_text(i, slots, &mut self.text);
-            if !set.insert(&self.text) && violated.is_none() {
-                violated = Some(n);
-            }
-        }
-        violated.map(|n| self.constraints[n].0.as_slice())
-    }
-
-    /// Checks every row of `batch`, in order, against every constraint, recording their keys.
-    /// Returns, per row, the first constraint it violates (its position in the constraints),
-    /// or `usize::MAX`. A key with a null part is not checked.
+    /// Checks the first `rows` rows of `keys`, in order, against every constraint, recording
+    /// their keys. Returns, per row, the first constraint it violates (its position in the
+    /// constraints), or `usize::MAX`. A key with a null part is not checked.
     ///
-    /// Constraints are independent sets, so each is run over the whole batch in turn; UUID keys
-    /// are parsed first and then inserted in one tight loop (see [`U128Set`]).
-    pub fn check_batch(&mut self, batch: &RowBatch) -> Vec<usize> {
-        let n = batch.len();
-        let mut first = vec![usize::MAX; n];
-        let mut uuids: Vec<(u128, usize)> = Vec::new();
-        for (c, (slots, set)) in self.constraints.iter_mut().enumerate() {
-            uuids.clear();
+    /// Constraints are independent sets, so each is run over the rows in turn, in one tight
+    /// loop that fetches the table slot of a key a few rows ahead (see [`U128Set`]).
+    pub fn check_keys(&mut self, keys: &ChunkKeys, rows: usize) -> Vec<usize> {
+        let mut first = vec![usize::MAX; rows];
+        for (c, (_, set)) in self.constraints.iter_mut().enumerate() {
+            let uuids = (0..rows)
+                .filter(|&i| matches!(keys.get(i, c), Key::Uuid(_)))
+                .count();
+            // No growth inside the loop: the slots fetched ahead stay where they are.
+            set.uuids.reserve(uuids);
             for (i, f) in first.iter_mut().enumerate() {
-                if slots
-                    .iter()
-                    .any(|&s| matches!(batch.cell(i, s), Cell::Null))
-                {
-                    continue;
+                if let Key::Uuid(ahead) = keys.get(i + PREFETCH_AHEAD, c) {
+                    set.uuids.prefetch(ahead);
                 }
-                // A one-field text key is read in place; others are joined into `text` first.
-                let one = match slots.as_slice() {
-                    [s] => Some(batch.cell(i, *s)),
-                    _ => None,
-                };
-                let key = match one {
-                    Some(Cell::Str(t)) => t,
-                    _ => {
-                        batch.key_text(i, slots, &mut self.text);
-                        self.text.as_str()
+                let fresh = match keys.get(i, c) {
+                    Key::Null => true,
+                    Key::Uuid(u) => set.uuids.insert(u),
+                    Key::Text { hash, start, len } => {
+                        set.insert_hashed(hash, keys.text_of(start, len))
                     }
                 };
-                match parse_uuid(key) {
-                    Some(u) => uuids.push((u, i)),
-                    None => {
-                        if !set.insert_other(key) && *f == usize::MAX {
-                            *f = c;
-                        }
-                    }
-                }
-            }
-            set.uuids.reserve(uuids.len());
-            for &(u, i) in &uuids {
-                if !set.uuids.insert(u) && first[i] == usize::MAX {
-                    first[i] = c;
+                if !fresh && *f == usize::MAX {
+                    *f = c;
                 }
             }
         }
         first
     }
 
+    /// Makes room for the keys of about `rows` more rows, shaped like those of `keys` (the
+    /// first `sample` rows of a chunk): growing a set step by step rehashes every key several
+    /// times, which showed up at ~7% of a validation when the file's size was known up front.
+    pub fn expect(&mut self, keys: &ChunkKeys, sample: usize, rows: usize) {
+        if sample == 0 {
+            return;
+        }
+        for (c, (_, set)) in self.constraints.iter_mut().enumerate() {
+            let uuids = (0..sample)
+                .filter(|&i| matches!(keys.get(i, c), Key::Uuid(_)))
+                .count();
+            let texts = (0..sample)
+                .filter(|&i| matches!(keys.get(i, c), Key::Text { .. }))
+                .count();
+            let scale = |n: usize| (n as u128 * rows as u128 / sample as u128) as usize;
+            set.uuids.reserve(scale(uuids));
+            set.hashed.reserve(scale(texts));
+        }
+    }
+
     /// The slots of constraint `n`.
     pub fn slots(&self, n: usize) -> &[usize] {
         &self.constraints[n].0
     }
+}
+
+/// How many rows ahead [`UniqueTracker::check_keys`] fetches a key's slot.
+const PREFETCH_AHEAD: usize = 12;
+
+/// `u` as an 8-4-4-4-12 lower-case UUID.
+fn format_uuid(u: u128) -> String {
+    let hex = format!("{u:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 fn hash(b: &[u8]) -> u64 {
@@ -249,16 +396,44 @@ pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
     if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    // Branch-free over the 32 digits (fixed positions, so fully unrolled): invalid digits set
-    // the high bit of `bad`.
+    // The 32 digits as four words of eight, decoded eight at a time (this runs on every key
+    // of a UUID column; a digit-by-digit loop is a 32-step dependency chain).
+    let words = [
+        [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]],
+        [b[9], b[10], b[11], b[12], b[14], b[15], b[16], b[17]],
+        [b[19], b[20], b[21], b[22], b[24], b[25], b[26], b[27]],
+        [b[28], b[29], b[30], b[31], b[32], b[33], b[34], b[35]],
+    ];
     let mut v: u128 = 0;
-    let mut bad = 0u8;
-    for p in UUID_DIGITS {
-        let d = HEX[b[p] as usize];
-        bad |= d;
-        v = v << 4 | (d & 0x0f) as u128;
+    let mut good = true;
+    for w in words {
+        let (n, ok) = hex8(u64::from_le_bytes(w));
+        good &= ok;
+        v = v << 32 | n as u128;
     }
-    (bad & 0x80 == 0).then_some(v)
+    good.then_some(v)
+}
+
+/// Eight lower-case hex digits (the first in the lowest byte) as a number, and whether all
+/// eight were such digits.
+#[inline]
+fn hex8(x: u64) -> (u32, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let ascii = x & HIGH == 0;
+    // For ASCII bytes, adding 0x80 - lo sets a byte's high bit exactly when the byte is >= lo,
+    // and never carries into the next byte.
+    let ge = |lo: u8| x.wrapping_add(ONES * (0x80 - lo as u64)) & HIGH;
+    let digit = ge(b'0') & !ge(b'9' + 1);
+    let letter = ge(b'a') & !ge(b'f' + 1);
+    let ok = ascii && (digit | letter) == HIGH;
+    // A digit's value is its low nibble; a letter's, its low nibble plus 9 ('a' = 0x61).
+    let v = (x & (ONES * 0x0f)) + (letter >> 7) * 9;
+    // Pack the nibbles, the first byte most significant.
+    let v = ((v & 0x000f_000f_000f_000f) << 4) | ((v >> 8) & 0x000f_000f_000f_000f);
+    let v = ((v & 0x0000_00ff_0000_00ff) << 8) | ((v >> 16) & 0x0000_00ff_0000_00ff);
+    let v = ((v & 0xffff) << 16) | ((v >> 32) & 0xffff);
+    (v as u32, ok)
 }
 
 /// Where the 32 hex digits of an 8-4-4-4-12 UUID are.
@@ -271,22 +446,6 @@ pub(crate) const UUID_DIGITS: [usize; 32] = {
             i += 1;
         }
         p += 1;
-    }
-    t
-};
-
-/// Lower-case hex digit values; 0x80 marks anything else.
-static HEX: [u8; 256] = {
-    let mut t = [0x80u8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
     }
     t
 };
@@ -320,6 +479,64 @@ mod tests {
         assert!(s.insert(u128::MAX));
         assert!(!s.insert(u128::MAX));
         assert_eq!(s.len, 5000);
+    }
+
+    /// The digit-by-digit reading [`parse_uuid`] must agree with.
+    fn parse_uuid_slow(s: &str) -> Option<u128> {
+        let b = s.as_bytes();
+        if b.len() != 36 || [8, 13, 18, 23].iter().any(|&p| b[p] != b'-') {
+            return None;
+        }
+        let mut v = 0u128;
+        for p in UUID_DIGITS {
+            let d = match b[p] {
+                c @ b'0'..=b'9' => c - b'0',
+                c @ b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            v = v << 4 | d as u128;
+        }
+        Some(v)
+    }
+
+    #[test]
+    fn uuid_parsing_agrees_with_a_digit_by_digit_reading() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let base = *b"3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f";
+        // Every byte value at every position, then random digits with random defects.
+        for p in 0..36 {
+            for c in 0..=255u8 {
+                let mut b = base;
+                b[p] = c;
+                if let Ok(s) = std::str::from_utf8(&b) {
+                    assert_eq!(parse_uuid(s), parse_uuid_slow(s), "{s:?}");
+                }
+            }
+        }
+        let digits = b"0123456789abcdefABCDEF/:`g-";
+        for _ in 0..100_000 {
+            let mut b = base;
+            for (p, byte) in b.iter_mut().enumerate() {
+                if ![8, 13, 18, 23].contains(&p) {
+                    *byte = digits[(next() % 16) as usize];
+                }
+            }
+            if next() % 4 == 0 {
+                let p = (next() % 36) as usize;
+                b[p] = digits[(next() % digits.len() as u64) as usize];
+            }
+            let s = std::str::from_utf8(&b).unwrap();
+            assert_eq!(parse_uuid(s), parse_uuid_slow(s), "{s}");
+            if let Some(u) = parse_uuid(s) {
+                assert_eq!(format_uuid(u), s);
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::{self, enforce_unique, Flow, PassOptions, RowsKept, Start};
 use crate::schema::Schema;
 use crate::types::{Format, RowError};
-use crate::unique::UniqueTracker;
+use crate::unique::{KeyScope, UniqueTracker};
 
 /// Options of [`validate`].
 #[derive(Debug, Clone)]
@@ -55,14 +55,19 @@ pub fn validate(
     opts: &ValidateOptions,
     on_error: &mut dyn FnMut(&RowError) -> Result<()>,
 ) -> Result<Validation> {
-    let mut constraints: Vec<Vec<usize>> = Vec::new();
-    if let Some(pk) = schema.primary_key() {
-        constraints.push(pk.to_vec());
-    }
-    for &s in schema.unique_slots() {
-        constraints.push(vec![s]);
-    }
-    let mut tracker = UniqueTracker::new(constraints);
+    validate_sized(reader, None, format, schema, opts, on_error)
+}
+
+/// [`validate`] of a stream of about `size` bytes when known (it sizes the key sets once).
+fn validate_sized(
+    reader: impl Read + Send,
+    size: Option<u64>,
+    format: Format,
+    schema: &Schema,
+    opts: &ValidateOptions,
+    on_error: &mut dyn FnMut(&RowError) -> Result<()>,
+) -> Result<Validation> {
+    let mut tracker = UniqueTracker::new(KeyScope::PrimaryKeyAndUnique.constraints(schema));
     let mut v = Validation {
         total_rows: 0,
         valid_rows: 0,
@@ -79,8 +84,16 @@ pub fn validate(
             chunk_size: opts.chunk_size,
             // Nothing is stored: only the keys of valid rows are needed.
             rows: RowsKept::KeysOnly,
+            keys: KeyScope::PrimaryKeyAndUnique,
         },
         &mut |mut r| {
+            if let (Some(size), 0) = (size, v.total_rows) {
+                // The first chunk: expect the rest of the file to look like it.
+                let bytes = r.data.len().max(1) as u64;
+                let rest = (size.saturating_sub(bytes) as u128 * r.batch.len() as u128
+                    / bytes as u128) as usize;
+                tracker.expect(&r.keys, r.batch.len(), rest);
+            }
             enforce_unique(&mut r, &mut tracker, schema);
             v.total_rows += r.rows;
             v.valid_rows += r.batch.len() as u64;
@@ -120,8 +133,11 @@ pub fn validate_file(
     let path = path.as_ref();
     let f = std::fs::File::open(path)
         .map_err(|e| Error::FileNotFound(format!("{} ({e})", path.display())))?;
-    validate(
+    // A gzip file holds more than its size: the key sets then grow as they go.
+    let size = f.metadata().ok().map(|m| m.len());
+    validate_sized(
         std::io::BufReader::with_capacity(1 << 20, f),
+        size,
         format,
         schema,
         opts,
@@ -137,5 +153,71 @@ pub fn validate_bytes(
     opts: &ValidateOptions,
     on_error: &mut dyn FnMut(&RowError) -> Result<()>,
 ) -> Result<Validation> {
-    validate(bytes, format, schema, opts, on_error)
+    validate_sized(
+        bytes,
+        Some(bytes.len() as u64),
+        format,
+        schema,
+        opts,
+        on_error,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unique_errors(schema: &str, data: &str, threads: usize) -> Vec<(u64, String)> {
+        let schema = Schema::compile(schema).unwrap();
+        let mut errors = Vec::new();
+        let opts = ValidateOptions {
+            threads,
+            chunk_size: 64,
+            ..Default::default()
+        };
+        validate_bytes(data.as_bytes(), Format::Ndjson, &schema, &opts, &mut |e| {
+            errors.push((e.row, format!("{:?} {:?}: {}", e.code, e.field, e.message)));
+            Ok(())
+        })
+        .unwrap();
+        errors
+    }
+
+    #[test]
+    fn duplicate_keys_are_named_in_their_messages() {
+        // A composite key of an integer and a string, and a one-field unique UUID column (in
+        // lower case it is kept as a number, in upper case as text: each compares as text).
+        let schema = r#"{"type":"object","x-primaryKey":["n","s"],"properties":{
+            "n":{"type":"integer"},"s":{"type":"string"},
+            "u":{"type":["string","null"],"x-unique":true}}}"#;
+        let data = concat!(
+            "{\"n\":1,\"s\":\"a\",\"u\":\"3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f\"}\n",
+            "{\"n\":1,\"s\":\"b\",\"u\":\"3F1C1D9E-8A3B-4C1E-9D5E-2B7A6C4D8E9F\"}\n",
+            "{\"n\":1,\"s\":\"a\",\"u\":null}\n",
+            "{\"n\":2,\"s\":\"a\",\"u\":\"3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f\"}\n",
+            "{\"n\":3,\"s\":\"a\",\"u\":\"3F1C1D9E-8A3B-4C1E-9D5E-2B7A6C4D8E9F\"}\n",
+            "{\"n\":4,\"s\":\"a\",\"u\":null}\n",
+        );
+        let want = vec![
+            (
+                3,
+                "Unique Some(\"n,s\"): n,s: \"1, a\" duplicates an earlier row of the file (must be unique)".to_owned(),
+            ),
+            (
+                4,
+                "Unique Some(\"u\"): u: \"3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f\" duplicates an earlier row of the file (must be unique)".to_owned(),
+            ),
+            (
+                5,
+                "Unique Some(\"u\"): u: \"3F1C1D9E-8A3B-4C1E-9D5E-2B7A6C4D8E9F\" duplicates an earlier row of the file (must be unique)".to_owned(),
+            ),
+        ];
+        for threads in [0, 2] {
+            assert_eq!(
+                unique_errors(schema, data, threads),
+                want,
+                "threads {threads}"
+            );
+        }
+    }
 }
