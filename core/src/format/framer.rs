@@ -611,6 +611,13 @@ impl<R: Read> Framer<R> {
                 }
             }
             Scanner::Csv(s) => {
+                // The last record end up to the limit, then, without one, the first after it.
+                let upto = len.min(limit);
+                if self.scan_pos < upto {
+                    if let Some(b) = s.advance_to(buf, &mut self.scan_pos, upto) {
+                        self.cut = Some(b);
+                    }
+                }
                 while self.scan_pos < limit || self.cut.is_none() {
                     let Some(b) = s.next_boundary(buf, &mut self.scan_pos) else {
                         break;

@@ -114,6 +114,70 @@ impl CsvScan {
         }
     }
 
+    /// Scans `buf[*pos..upto]` with the state carried over, leaving `*pos == upto`, and returns
+    /// the last boundary [`CsvScan::next_boundary`] would have returned on the way (at or
+    /// before `upto`). Where the chunk cutter only needs the last record end before its limit,
+    /// this skips from quote to quote (a long `memchr`) and finds that one record end from the
+    /// back, instead of stopping at every record.
+    pub(crate) fn advance_to(&mut self, buf: &[u8], pos: &mut usize, upto: usize) -> Option<usize> {
+        let upto = upto.min(buf.len());
+        let mut last = None;
+        while *pos < upto {
+            if self.in_quotes {
+                if self.quote_pending {
+                    self.quote_pending = false;
+                    if buf[*pos] == b'"' {
+                        *pos += 1;
+                    } else {
+                        self.in_quotes = false;
+                    }
+                    continue;
+                }
+                match memchr(b'"', &buf[*pos..upto]) {
+                    Some(i) => {
+                        *pos += i + 1;
+                        self.quote_pending = true;
+                    }
+                    None => *pos = upto,
+                }
+                continue;
+            }
+            if self.cr_pending {
+                self.cr_pending = false;
+                if buf[*pos] != b'\n' {
+                    last = Some(*pos);
+                }
+            }
+            // A stretch without quotes: its record ends are its `'\n'`s and lone `'\r'`s.
+            let q = memchr(b'"', &buf[*pos..upto]).map_or(upto, |i| *pos + i);
+            if let Some(n) = memchr::memrchr2(b'\n', b'\r', &buf[*pos..q]).map(|i| *pos + i) {
+                if buf[n] == b'\n' || n + 1 < q {
+                    // After a '\n', or after a '\r' followed by something else.
+                    last = Some(n + 1);
+                } else if q < upto {
+                    // A '\r' just before the quote.
+                    last = Some(q);
+                } else {
+                    // A '\r' at the very end: the next byte decides; the record end before it
+                    // is the last one here.
+                    self.cr_pending = true;
+                    if let Some(m) = memchr::memrchr2(b'\n', b'\r', &buf[*pos..n]) {
+                        last = Some(*pos + m + 1);
+                    }
+                }
+            }
+            *pos = q;
+            if q < upto {
+                *pos = q + 1;
+                if q == 0 || matches!(buf[q - 1], b',' | b'\n' | b'\r') {
+                    self.in_quotes = true;
+                    self.open_at = q;
+                }
+            }
+        }
+        last
+    }
+
     /// At the end of input: a quoted field is still open (its opening quote's position).
     pub(crate) fn unterminated(&self) -> Option<usize> {
         (self.in_quotes && !self.quote_pending).then_some(self.open_at)
@@ -266,6 +330,60 @@ impl JsonScan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `advance_to` must give: `next_boundary` until it passes `upto`, keeping the last
+    /// boundary at or before it, the scanner left at `upto`.
+    fn advance_slowly(s: &mut CsvScan, buf: &[u8], pos: &mut usize, upto: usize) -> Option<usize> {
+        let mut last = None;
+        let head = &buf[..upto];
+        while let Some(b) = s.next_boundary(head, pos) {
+            last = Some(b);
+        }
+        last
+    }
+
+    #[test]
+    fn advancing_to_a_limit_agrees_with_stepping_through_every_record() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"ab,,\"\"\r\n\n";
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            // Scan in two or three steps, as the framer does when data arrives in parts.
+            let mut cuts: Vec<usize> = (0..2)
+                .map(|_| (next() % (len as u64 + 1)) as usize)
+                .collect();
+            cuts.push(len);
+            cuts.sort_unstable();
+            let (mut fast, mut slow) = (CsvScan::new(), CsvScan::new());
+            let (mut pf, mut ps) = (0, 0);
+            for &upto in &cuts {
+                if pf >= upto {
+                    continue;
+                }
+                let a = fast.advance_to(&buf, &mut pf, upto);
+                let b = advance_slowly(&mut slow, &buf, &mut ps, upto);
+                let text = String::from_utf8_lossy(&buf);
+                assert_eq!(a, b, "{text:?} up to {upto}");
+                assert_eq!(pf, upto, "{text:?}");
+                assert_eq!(ps, upto, "{text:?}");
+                assert_eq!(
+                    (fast.in_quotes, fast.quote_pending, fast.cr_pending),
+                    (slow.in_quotes, slow.quote_pending, slow.cr_pending),
+                    "{text:?} up to {upto}"
+                );
+                assert_eq!(fast.unterminated(), slow.unterminated(), "{text:?}");
+            }
+        }
+    }
 
     #[test]
     fn word_search_finds_the_first_quote_or_backslash() {
