@@ -3,7 +3,8 @@
 //! Most schema patterns are anchored templates such as `^SCR-[0-9]{6}$` or `^[a-z0-9_-]{3,32}$`.
 //! For those, [`Matcher::new`] derives from the pattern's parsed HIR (regex-syntax, the parser
 //! the `regex` crate itself uses) a sequence of items, each an ASCII byte set with a count range,
-//! and matches it with one greedy pass over the bytes: no automaton, no allocation. A pattern
+//! and matches it with one greedy pass over the bytes (a 256-entry table gives each byte's sets in
+//! one load): no automaton, no allocation. A pattern
 //! takes that path only when the pass provably gives the regex's answer:
 //!
 //! - it begins with `^`/`\A` ([`Look::Start`]) and ends with `$`/`\z` ([`Look::End`]; without
@@ -63,32 +64,41 @@ impl Matcher {
     }
 }
 
-/// A pattern anchored at both ends: items matched one after the other over the whole text.
+/// A pattern anchored at both ends: steps matched one after the other over the whole text.
 #[derive(Debug, Clone)]
 pub(crate) struct Template {
-    items: Box<[Item]>,
+    /// Per byte, bit `k` set when the byte is in the template's `k`-th distinct set (at most 64
+    /// of them); non-ASCII bytes are in none. One load then tells a byte's membership of any set.
+    classes: Box<[u64; 256]>,
+    /// The leading fixed-count items, one set mask per byte (`^SCR-[0-9]{6}$` is all head).
+    head: Box<[u64]>,
+    /// The items after the head.
+    steps: Box<[Step]>,
     /// Fewest and most bytes a match can have (a quick length test).
     min_len: usize,
     max_len: usize,
 }
 
-/// One position of a template: a set of ASCII bytes repeated `min..=max` times.
+/// One item of a compiled template: bytes of the sets in `mask`, `min..=max` times.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    mask: u64,
+    min: usize,
+    max: usize,
+}
+
+/// One item of a template being derived: a set of ASCII bytes repeated `min..=max` times.
 #[derive(Debug, Clone, Copy)]
 struct Item {
-    /// Bit `b` is set when byte `b` is in the set. Only ASCII bytes can be (a non-ASCII byte is
-    /// never in any set), so 128 bits cover the 256 byte values.
+    /// Bit `b` is set when byte `b` is in the set. Only ASCII bytes can be, so 128 bits do.
     set: u128,
     min: usize,
     /// `usize::MAX`: unbounded.
     max: usize,
 }
 
-impl Item {
-    #[inline]
-    fn contains(&self, b: u8) -> bool {
-        b < 0x80 && self.set & (1u128 << b) != 0
-    }
-}
+/// Most bytes of fixed-count items expanded into per-byte masks at the start of a template.
+const MAX_HEAD: usize = 64;
 
 /// A flattened piece of the HIR.
 enum Part {
@@ -137,10 +147,49 @@ impl Template {
                 }
             }
         }
-        let min_len = items.iter().fold(0usize, |n, it| n.saturating_add(it.min));
-        let max_len = items.iter().fold(0usize, |n, it| n.saturating_add(it.max));
+        // Number the distinct sets and record each byte's memberships.
+        let mut distinct: Vec<u128> = Vec::new();
+        let mut steps = Vec::with_capacity(items.len());
+        for it in &items {
+            let k = match distinct.iter().position(|&d| d == it.set) {
+                Some(k) => k,
+                None => {
+                    distinct.push(it.set);
+                    distinct.len() - 1
+                }
+            };
+            if k >= 64 {
+                return None;
+            }
+            steps.push(Step {
+                mask: 1 << k,
+                min: it.min,
+                max: it.max,
+            });
+        }
+        let mut classes = Box::new([0u64; 256]);
+        for (k, set) in distinct.iter().enumerate() {
+            for b in 0..0x80 {
+                if set & (1u128 << b) != 0 {
+                    classes[b] |= 1 << k;
+                }
+            }
+        }
+        let min_len = steps.iter().fold(0usize, |n, st| n.saturating_add(st.min));
+        let max_len = steps.iter().fold(0usize, |n, st| n.saturating_add(st.max));
+        let mut head = Vec::new();
+        let mut fixed = 0;
+        for st in &steps {
+            if st.min != st.max || head.len() + st.min > MAX_HEAD {
+                break;
+            }
+            head.extend(std::iter::repeat_n(st.mask, st.min));
+            fixed += 1;
+        }
         Some(Template {
-            items: items.into_boxed_slice(),
+            classes,
+            head: head.into_boxed_slice(),
+            steps: steps[fixed..].into(),
             min_len,
             max_len,
         })
@@ -151,14 +200,23 @@ impl Template {
         if s.len() < self.min_len || s.len() > self.max_len {
             return false;
         }
-        let mut rest = s;
-        for it in self.items.iter() {
-            let limit = it.max.min(rest.len());
+        let classes = &*self.classes;
+        // `min_len` counts the head, so `s` is at least as long.
+        let (start, mut rest) = s.split_at(self.head.len());
+        if !start
+            .iter()
+            .zip(self.head.iter())
+            .all(|(&b, &mask)| classes[usize::from(b)] & mask != 0)
+        {
+            return false;
+        }
+        for st in self.steps.iter() {
+            let limit = st.max.min(rest.len());
             let n = rest[..limit]
                 .iter()
-                .position(|&b| !it.contains(b))
+                .position(|&b| classes[usize::from(b)] & st.mask == 0)
                 .unwrap_or(limit);
-            if n < it.min {
+            if n < st.min {
                 return false;
             }
             rest = &rest[n..];
@@ -326,6 +384,21 @@ mod tests {
     }
 
     #[test]
+    fn a_template_has_at_most_64_distinct_sets() {
+        let literal = |n: u8| -> String {
+            let text: String = (0..n).map(|i| char::from(b'0' + i)).collect();
+            format!("^{}$", regex::escape(&text))
+        };
+        let (m, regex) = compile(&literal(64));
+        assert!(m.is_template());
+        let all: String = (0..64u8).map(|i| char::from(b'0' + i)).collect();
+        assert!(m.is_match(&all) && regex.is_match(&all));
+        assert!(!m.is_match(&all[1..]));
+        let (m, _) = compile(&literal(65));
+        assert!(!m.is_template());
+    }
+
+    #[test]
     fn invalid_patterns_are_the_regex_errors() {
         for p in ["[a-", "a{2,1}", r"\p{Nope}"] {
             let ours = Matcher::new(p).expect_err(p).to_string();
@@ -386,14 +459,21 @@ mod tests {
     /// A string the template would accept (when there is one), so that random strings near it
     /// test both answers.
     fn sample(t: &Template, rng: &mut Rng) -> String {
+        let members = |mask: u64| -> Vec<u8> {
+            (0u8..=255)
+                .filter(|&b| t.classes[usize::from(b)] & mask != 0)
+                .collect()
+        };
+        let head = t.head.iter().map(|&mask| (mask, 1, 1));
+        let steps = t.steps.iter().map(|st| (st.mask, st.min, st.max));
         let mut s = String::new();
-        for it in t.items.iter() {
-            let members: Vec<u8> = (0u8..0x80).filter(|&b| it.contains(b)).collect();
+        for (mask, min, max) in head.chain(steps) {
+            let members = members(mask);
             if members.is_empty() {
                 continue;
             }
-            let extra = it.max.saturating_sub(it.min).min(4);
-            for _ in 0..it.min + rng.below(extra + 1) {
+            let extra = max.saturating_sub(min).min(4);
+            for _ in 0..min + rng.below(extra + 1) {
                 s.push(char::from(rng.pick(&members)));
             }
         }
