@@ -4,8 +4,8 @@
 //! For those, [`Matcher::new`] derives from the pattern's parsed HIR (regex-syntax, the parser
 //! the `regex` crate itself uses) a sequence of items, each an ASCII byte set with a count range,
 //! and matches it with one greedy pass over the bytes (a 256-entry table gives each byte's sets in
-//! one load): no automaton, no allocation. A pattern
-//! takes that path only when the pass provably gives the regex's answer:
+//! one load): no automaton, no allocation. A pattern takes that path only when the pass provably
+//! gives the regex's answer:
 //!
 //! - it begins with `^`/`\A` ([`Look::Start`]) and ends with `$`/`\z` ([`Look::End`]; without
 //!   multi-line mode `$` means the end of the text, with no allowance for a trailing newline),
@@ -17,7 +17,8 @@
 //!   matches the Kelvin sign) all keep the regex;
 //! - an item with a variable count consumes greedily only when no shorter count can lead to a
 //!   match: its set is disjoint from the set of every following item up to and including the
-//!   first one that must consume at least one byte (or up to the end).
+//!   first one that must consume at least one byte (or up to the end);
+//! - it has at most 64 distinct sets (the width of the table's entries).
 //!
 //! Everything else keeps the compiled [`Regex`].
 
