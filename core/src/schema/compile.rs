@@ -2,10 +2,10 @@
 //!
 //! Errors are plain messages; the caller wraps them in `Error::InvalidSchema`.
 
-use regex::Regex;
 use serde_json::Number;
 
 use super::doc::Doc;
+use super::pattern::Matcher;
 use super::values;
 use super::{
     Allowed, Bound, Checks, EnumValue, Field, FieldType, Pattern, Plan, SchemaDialect, StrFormat,
@@ -151,11 +151,11 @@ fn compile_pattern(path: &str, source: &str, anchored: bool) -> Res<Pattern> {
     } else {
         source.to_owned()
     };
-    let regex = Regex::new(&text).map_err(|e| {
+    let matcher = Matcher::new(&text).map_err(|e| {
         format!("{path}: pattern '{source}' is not a valid regular expression: {e}")
     })?;
     Ok(Pattern {
-        regex,
+        matcher,
         source: source.to_owned(),
     })
 }

@@ -84,6 +84,7 @@
 
 mod compile;
 mod doc;
+mod pattern;
 mod validate;
 mod values;
 
@@ -94,9 +95,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use regex::Regex;
-
 use crate::error::{Error, Result};
+
+use pattern::Matcher;
 
 #[allow(unused_imports)]
 pub use validate::CsvColumns;
@@ -252,7 +253,7 @@ pub(crate) struct Allowed {
 /// A compiled pattern and its source.
 #[derive(Debug, Clone)]
 pub(crate) struct Pattern {
-    pub(crate) regex: Regex,
+    pub(crate) matcher: Matcher,
     pub(crate) source: String,
 }
 

@@ -184,7 +184,7 @@ fn check_cell(field: &Field, checks: &Checks, cell: &Cell<'_>, sink: &mut Sink<'
                 }
             }
             if let Some(p) = &checks.pattern {
-                if !p.regex.is_match(s) {
+                if !p.matcher.is_match(s) {
                     sink.field(
                         field,
                         RowErrorCode::Pattern,
