@@ -5,6 +5,10 @@
 //! `--schema PATH` validates against another schema (e.g. the POP schema without its primary key,
 //! to see the memory of everything but the one set that must grow with the file).
 //!
+//! The file is generated first and then validated by a fresh process (this program again, with
+//! `--file PATH`), so that the generator's own memory (its record of invalid rows grows with
+//! the file) is not counted as the validation's.
+//!
 //! ```text
 //! cargo run --release -p bulk-ingest-bench --bin peak_memory -- --format ndjson --rows 100000
 //! cargo run --release -p bulk-ingest-bench --bin peak_memory -- --format ndjson --rows 1000000
@@ -33,6 +37,7 @@ fn main() {
     let mut rows = 100_000u64;
     let mut format = Format::Ndjson;
     let mut schema_path: Option<String> = None;
+    let mut file: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -44,8 +49,13 @@ fn main() {
                     .expect("--format ndjson|json|csv")
             }
             "--schema" => schema_path = args.next(),
+            "--file" => file = args.next(),
             other => panic!("unknown argument {other}"),
         }
+    }
+    if let Some(path) = file {
+        measure(std::path::Path::new(&path), rows, format, schema_path.as_deref());
+        return;
     }
     let path = std::env::temp_dir().join(format!(
         "bulk-ingest-peak-{}-{rows}.{}",
@@ -66,9 +76,22 @@ fn main() {
         )
         .expect("generate");
     }
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let mut child = std::process::Command::new(std::env::current_exe().expect("own path"));
+    child.args(["--rows", &rows.to_string(), "--format", format.as_str(), "--file"]);
+    child.arg(&path);
+    if let Some(s) = &schema_path {
+        child.args(["--schema", s]);
+    }
+    let status = child.status().expect("run the measuring process");
+    let _ = std::fs::remove_file(&path);
+    assert!(status.success(), "the measuring process failed");
+}
+
+/// Validates `path` in this process and prints its memory figures.
+fn measure(path: &std::path::Path, rows: u64, format: Format, schema_path: Option<&str>) {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let before = vm_hwm_kib();
-    let doc = match &schema_path {
+    let doc = match schema_path {
         Some(p) => std::fs::read_to_string(p).expect("read --schema"),
         None => include_str!("../../../examples/schemas/pop-1.0.json").to_string(),
     };
@@ -81,11 +104,10 @@ fn main() {
             .unwrap_or(2),
         ..Default::default()
     };
-    let v = bulk_ingest::validate_file(&path, lib_format, &schema, &opts, &mut |_| Ok(()))
+    let v = bulk_ingest::validate_file(path, lib_format, &schema, &opts, &mut |_| Ok(()))
         .expect("validate");
     let after = vm_hwm_kib();
     let now = status_kib("VmRSS:");
-    let _ = std::fs::remove_file(&path);
     println!(
         r#"{{"format":"{}","rows":{},"fileBytes":{},"validRows":{},"peakRssKiBBefore":{},"peakRssKiB":{},"rssKiBAfter":{}}}"#,
         format.as_str(),
