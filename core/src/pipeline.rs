@@ -316,6 +316,14 @@ struct Scratch {
 }
 
 impl Scratch {
+    /// About how many valid rows a chunk of `bytes` holds, from the last chunk (0 at first).
+    fn expected_rows(&self, bytes: usize) -> usize {
+        self.last.map_or(0, |(lb, rows, _)| {
+            let rows = (rows as u128 * bytes as u128 / lb.max(1) as u128) as usize;
+            rows + rows / 8 + 16
+        })
+    }
+
     fn new_batch(&self, ncols: usize, bytes: usize) -> RowBatch {
         let mut b = RowBatch::new(ncols);
         if let Some((lb, rows, text)) = self.last {
@@ -338,7 +346,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
         end: chunk.end,
         rows: 0,
         batch: s.new_batch(ncols, chunk.data.len()),
-        keys: ChunkKeys::new(ctx.constraints.len()),
+        keys: ChunkKeys::with_capacity(ctx.constraints.len(), s.expected_rows(chunk.data.len())),
         errors: Vec::new(),
         failed: Vec::new(),
         data: Arc::new(Vec::new()),

@@ -54,7 +54,12 @@ fn main() {
         }
     }
     if let Some(path) = file {
-        measure(std::path::Path::new(&path), rows, format, schema_path.as_deref());
+        measure(
+            std::path::Path::new(&path),
+            rows,
+            format,
+            schema_path.as_deref(),
+        );
         return;
     }
     let path = std::env::temp_dir().join(format!(
@@ -77,7 +82,13 @@ fn main() {
         .expect("generate");
     }
     let mut child = std::process::Command::new(std::env::current_exe().expect("own path"));
-    child.args(["--rows", &rows.to_string(), "--format", format.as_str(), "--file"]);
+    child.args([
+        "--rows",
+        &rows.to_string(),
+        "--format",
+        format.as_str(),
+        "--file",
+    ]);
     child.arg(&path);
     if let Some(s) = &schema_path {
         child.args(["--schema", s]);
