@@ -232,9 +232,18 @@ fn finish(
         .into_iter()
         .filter(|s| Some(*s) != single_pk)
         .collect();
+    let mut required = vec![0u64; fields.len().div_ceil(64)];
+    for (slot, f) in fields.iter().enumerate() {
+        if f.required {
+            if let Some(w) = required.get_mut(slot / 64) {
+                *w |= 1 << (slot % 64);
+            }
+        }
+    }
     Plan {
         dialect,
         source: String::new(),
+        required,
         fields,
         checks,
         primary_key: pk,

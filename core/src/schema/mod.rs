@@ -277,6 +277,8 @@ pub(crate) struct Plan {
     pub(crate) dialect: SchemaDialect,
     pub(crate) source: String,
     pub(crate) fields: Vec<Field>,
+    /// The required fields' slots as a bitmask (bit `s % 64` of word `s / 64`).
+    pub(crate) required: Vec<u64>,
     pub(crate) checks: Vec<Checks>,
     pub(crate) primary_key: Option<Vec<usize>>,
     pub(crate) unique_slots: Vec<usize>,
