@@ -468,6 +468,14 @@ impl Plan {
         {
             return Some(hint);
         }
+        // A field left out of a row makes the next key the one after the hint.
+        if self
+            .fields
+            .get(hint + 1)
+            .is_some_and(|f| short_eq(&f.name, key))
+        {
+            return Some(hint + 1);
+        }
         self.fields.iter().position(|f| short_eq(&f.name, key))
     }
 
@@ -478,8 +486,40 @@ impl Plan {
         }
     }
 
-    /// Types and checks one JSON value; returns its cell when it has the field's type.
+    /// Types and checks one JSON value, writing its cell when it has the field's type. The
+    /// common pairs of type and value are typed here, inlined into the row's loop; every other
+    /// (null, wide integers, wrong types) goes to [`Plan::json_value_any`], which types them all.
+    #[inline(always)]
     fn json_value<'a>(
+        &self,
+        field: &Field,
+        checks: &Checks,
+        node: &Node<'a>,
+        sink: &mut Sink<'_>,
+        out: &mut Cell<'a>,
+    ) {
+        *out = match (field.ty, node) {
+            (
+                FieldType::String
+                | FieldType::Date
+                | FieldType::DateTime
+                | FieldType::Time
+                | FieldType::Any,
+                Node::String(s),
+            ) => Cell::Str(s),
+            (FieldType::Integer | FieldType::Year, Node::Static(StaticNode::I64(i))) => {
+                Cell::Int(*i)
+            }
+            (FieldType::Number, Node::Static(StaticNode::F64(f))) => Cell::Num(*f),
+            (FieldType::Number, Node::Static(StaticNode::I64(i))) => Cell::Num(*i as f64),
+            _ => return self.json_value_any(field, checks, node, sink, out),
+        };
+        check_cell(field, checks, out, sink);
+    }
+
+    /// [`Plan::json_value`] for any pair of type and value.
+    #[inline(never)]
+    fn json_value_any<'a>(
         &self,
         field: &Field,
         checks: &Checks,
