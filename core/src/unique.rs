@@ -227,24 +227,24 @@ impl ChunkKeys {
     /// Reads the keys of the next valid row from its cells.
     pub fn push_row(&mut self, cells: &[Cell<'_>], constraints: &[Vec<usize>]) {
         for slots in constraints {
-            let parts = || {
-                slots
-                    .iter()
-                    .map(|&s| cells.get(s).copied().unwrap_or(Cell::Null))
-            };
-            if parts().any(|c| matches!(c, Cell::Null)) {
-                self.keys.push(Key::Null);
-                continue;
-            }
-            let key = match (slots.as_slice(), parts().next()) {
-                ([_], Some(Cell::Str(t))) => t,
+            let null = |s: &usize| matches!(cells.get(*s), None | Some(Cell::Null));
+            let key = match (slots.as_slice(), slots.first().and_then(|s| cells.get(*s))) {
+                // The common key: one text field, read in place.
+                ([_], Some(Cell::Str(t))) => *t,
+                _ if slots.iter().any(null) => {
+                    self.keys.push(Key::Null);
+                    continue;
+                }
                 _ => {
                     self.join.clear();
-                    for (n, c) in parts().enumerate() {
+                    for (n, s) in slots.iter().enumerate() {
                         if n > 0 {
                             self.join.push('\u{1f}');
                         }
-                        push_cell_text(c, &mut self.join);
+                        push_cell_text(
+                            cells.get(*s).copied().unwrap_or(Cell::Null),
+                            &mut self.join,
+                        );
                     }
                     self.join.as_str()
                 }
@@ -401,16 +401,29 @@ pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
     }
     // The 32 digits as four words of eight, decoded eight at a time (this runs on every key
     // of a UUID column; a digit-by-digit loop is a 32-step dependency chain).
+    let u64_at = |i: usize| {
+        u64::from_le_bytes([
+            b[i],
+            b[i + 1],
+            b[i + 2],
+            b[i + 3],
+            b[i + 4],
+            b[i + 5],
+            b[i + 6],
+            b[i + 7],
+        ])
+    };
+    let u32_at = |i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
     let words = [
-        [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]],
-        [b[9], b[10], b[11], b[12], b[14], b[15], b[16], b[17]],
-        [b[19], b[20], b[21], b[22], b[24], b[25], b[26], b[27]],
-        [b[28], b[29], b[30], b[31], b[32], b[33], b[34], b[35]],
+        u64_at(0),
+        u32_at(9) | u32_at(14) << 32,
+        u32_at(19) | u32_at(24) << 32,
+        u64_at(28),
     ];
     let mut v: u128 = 0;
     let mut good = true;
     for w in words {
-        let (n, ok) = hex8(u64::from_le_bytes(w));
+        let (n, ok) = hex8(w);
         good &= ok;
         v = v << 32 | n as u128;
     }
