@@ -74,7 +74,10 @@ pub(crate) struct ChunkResult {
     pub end: ResumePoint,
     /// Data rows in the chunk (valid or not).
     pub rows: u64,
-    /// Valid rows (with [`RowsKept::KeysOnly`], without cells).
+    /// Number of valid rows.
+    pub valid: u64,
+    /// Valid rows (with [`RowsKept::KeysOnly`], without cells; and without rows at all when
+    /// the pass checks no key: then only `valid` counts them).
     pub batch: RowBatch,
     /// The keys of the valid rows, in batch order.
     pub keys: ChunkKeys,
@@ -172,6 +175,7 @@ fn run_framer<R: Read + Send>(
         constraints: opts.keys.constraints(schema),
     };
     let mut rows_before = start.rows_before;
+    let recycler = framer.recycler();
     let mut deliver = |mut r: ChunkResult| -> Result<Flow> {
         let base = rows_before;
         rows_before += r.rows;
@@ -182,7 +186,13 @@ fn run_framer<R: Read + Send>(
         for f in &mut r.failed {
             f.0 += base;
         }
-        on_chunk(r)
+        // A caller that kept nothing of the chunk leaves its buffer for the framer's next one.
+        let data = Arc::clone(&r.data);
+        let flow = on_chunk(r);
+        if let Ok(buf) = Arc::try_unwrap(data) {
+            recycler.give(buf);
+        }
+        flow
     };
     if opts.threads == 0 {
         let mut framer = framer;
@@ -342,10 +352,18 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
         RowsKept::All => ctx.schema.fields().len(),
         RowsKept::KeysOnly => 0,
     };
+    let has_keys = !ctx.constraints.is_empty();
+    // A pass that neither stores rows nor checks keys only counts them.
+    let keep_rows = ctx.rows == RowsKept::All || has_keys;
     let mut out = ChunkResult {
         end: chunk.end,
         rows: 0,
-        batch: s.new_batch(ncols, chunk.data.len()),
+        valid: 0,
+        batch: if keep_rows {
+            s.new_batch(ncols, chunk.data.len())
+        } else {
+            RowBatch::new(0)
+        },
         keys: ChunkKeys::with_capacity(ctx.constraints.len(), s.expected_rows(chunk.data.len())),
         errors: Vec::new(),
         failed: Vec::new(),
@@ -359,7 +377,6 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
         .schema
         .primary_key()
         .filter(|_| ctx.rows == RowsKept::All);
-    let has_keys = !ctx.constraints.is_empty();
     let view = &chunk;
     let mut rel_row = 0u64;
     match ctx.format {
@@ -403,7 +420,10 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                         false
                     }
                 };
-                if valid {
+                if valid && !keep_rows {
+                    out.valid += 1;
+                } else if valid {
+                    out.valid += 1;
                     if has_keys {
                         out.keys.push_row(&cells, &ctx.constraints);
                     }
@@ -449,7 +469,10 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
                     &mut cells,
                     &mut out.errors,
                 );
-                if valid {
+                if valid && !keep_rows {
+                    out.valid += 1;
+                } else if valid {
+                    out.valid += 1;
                     if has_keys {
                         out.keys.push_row(&cells, &ctx.constraints);
                     }
@@ -472,7 +495,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
         }
     }
     out.rows = rel_row;
-    s.last = Some((chunk.data.len(), out.batch.len(), out.batch.text_len()));
+    s.last = Some((chunk.data.len(), out.valid as usize, out.batch.text_len()));
     let data = Arc::new(chunk.data);
     out.batch.add_chunk(Arc::clone(&data));
     out.data = data;
@@ -543,6 +566,7 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
         return;
     }
     r.batch.remove_rows(&dups);
+    r.valid -= dups.len() as u64;
     // The keys have served: they no longer line up with the batch.
     r.keys = ChunkKeys::default();
     r.errors.extend(new_errors);

@@ -96,7 +96,7 @@ fn validate_sized(
             }
             enforce_unique(&mut r, &mut tracker, schema);
             v.total_rows += r.rows;
-            v.valid_rows += r.batch.len() as u64;
+            v.valid_rows += r.valid;
             v.error_rows += r.failed.len() as u64;
             for e in &r.errors {
                 if v.errors.len() < opts.error_sample {

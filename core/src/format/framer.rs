@@ -106,6 +106,33 @@ pub struct Framer<R: Read> {
     csv_header_raw: Option<Vec<u8>>,
     finished: bool,
     failed: Option<Error>,
+    /// Buffers of chunks the caller is done with, reused for the next chunks.
+    spare: Recycler,
+}
+
+/// Hands the buffers of finished chunks back to the [`Framer`] that made them, so a pass reuses
+/// a few buffers instead of allocating one per chunk: with two threads, the allocator kept the
+/// freed ones in its arenas and peak memory grew with the file (+20..30% from 100k to 1M rows).
+#[derive(Clone, Debug, Default)]
+pub struct Recycler(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl Recycler {
+    /// At most this many spare buffers are kept (the chunks in flight of a two-thread pass).
+    const KEEP: usize = 4;
+
+    /// Gives a chunk's buffer back.
+    pub fn give(&self, mut buf: Vec<u8>) {
+        if let Ok(mut spare) = self.0.lock() {
+            if spare.len() < Self::KEEP {
+                buf.clear();
+                spare.push(buf);
+            }
+        }
+    }
+
+    fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok().and_then(|mut spare| spare.pop())
+    }
 }
 
 impl<R: Read> std::fmt::Debug for Framer<R> {
@@ -123,6 +150,11 @@ impl<R: Read> std::fmt::Debug for Framer<R> {
 }
 
 impl<R: Read> Framer<R> {
+    /// Where to give back the buffers of chunks the caller is done with.
+    pub fn recycler(&self) -> Recycler {
+        self.spare.clone()
+    }
+
     /// Opens the stream: sniffs gzip, skips a UTF-8 BOM, rejects clearly binary content, reads
     /// the CSV header or the JSON `'['`, and skips to `opts.resume` if given.
     pub fn new(reader: R, format: Format, opts: FramerOptions) -> Result<Self> {
@@ -211,6 +243,7 @@ impl<R: Read> Framer<R> {
             csv_header_raw: None,
             finished: false,
             failed: None,
+            spare: Recycler::default(),
         };
         f.fill(first)?;
         f.start()?;
@@ -727,7 +760,8 @@ impl<R: Read> Framer<R> {
             mem::take(&mut self.pending)
         } else {
             let tail = self.pending.len() - c;
-            let mut next = Vec::with_capacity(self.chunk_size.max(tail));
+            let mut next = self.spare.take().unwrap_or_default();
+            next.reserve(self.chunk_size.max(tail));
             next.extend_from_slice(&self.pending[c..]);
             self.pending.truncate(c);
             mem::replace(&mut self.pending, next)

@@ -1297,3 +1297,34 @@ fn comma_mask_marks_exactly_the_commas() {
         }
     }
 }
+
+#[test]
+fn buffers_given_back_carry_the_next_chunks_unchanged() {
+    // Buffers of finished chunks come back (dirty: a chunk's bytes are still in them) and are
+    // reused; the chunks read must be those of a framer that allocates every one.
+    let input = ndjson_sample(400);
+    let want = chunks(input.as_bytes(), Format::Ndjson, 300).unwrap();
+    let mut f = framer(input.as_bytes(), Format::Ndjson, 300).unwrap();
+    let back = f.recycler();
+    let mut given = Vec::new();
+    let mut reused = 0;
+    let mut got = Vec::new();
+    while let Some(c) = f.next_chunk().unwrap() {
+        reused += usize::from(given.contains(&c.data.as_ptr()));
+        got.push((
+            c.data.clone(),
+            c.start_offset,
+            c.first_line,
+            c.end,
+            c.is_last,
+        ));
+        given.push(c.data.as_ptr());
+        back.give(c.data);
+    }
+    let want: Vec<_> = want
+        .into_iter()
+        .map(|c| (c.data, c.start_offset, c.first_line, c.end, c.is_last))
+        .collect();
+    assert_eq!(got, want);
+    assert!(reused > want.len() / 2, "{reused} of {} reused", want.len());
+}
