@@ -152,7 +152,7 @@ pub(crate) fn run_seek<R: Read + Send>(
 }
 
 fn run_framer<R: Read + Send>(
-    framer: Framer<R>,
+    mut framer: Framer<R>,
     format: Format,
     schema: &Schema,
     start: Start,
@@ -176,6 +176,7 @@ fn run_framer<R: Read + Send>(
     };
     let mut rows_before = start.rows_before;
     let recycler = framer.recycler();
+    framer.leave_utf8_check();
     let mut deliver = |mut r: ChunkResult| -> Result<Flow> {
         let base = rows_before;
         rows_before += r.rows;
@@ -195,10 +196,9 @@ fn run_framer<R: Read + Send>(
         flow
     };
     if opts.threads == 0 {
-        let mut framer = framer;
         let mut scratch = Scratch::default();
         while let Some(chunk) = framer.next_chunk()? {
-            if deliver(validate_chunk(&ctx, chunk, &mut scratch))? == Flow::Stop {
+            if deliver(validate_chunk(&ctx, chunk, &mut scratch)?)? == Flow::Stop {
                 break;
             }
         }
@@ -259,7 +259,7 @@ fn run_parallel<R: Read + Send>(
                         Err(_) => return,
                     };
                     let Ok((seq, chunk)) = next else { return };
-                    let out = chunk.map(|c| validate_chunk(ctx, c, &mut scratch));
+                    let out = chunk.and_then(|c| validate_chunk(ctx, c, &mut scratch));
                     if tx.send((seq, out)).is_err() {
                         return;
                     }
@@ -347,7 +347,10 @@ impl Scratch {
     }
 }
 
-fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
+/// Reads and validates one chunk. The framer has left the UTF-8 check to this (parallel) step:
+/// invalid UTF-8 is the pass's `CORRUPTED_FILE` error here.
+fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkResult> {
+    let text = format::chunk_utf8(&chunk)?;
     let ncols = match ctx.rows {
         RowsKept::All => ctx.schema.fields().len(),
         RowsKept::KeysOnly => 0,
@@ -451,9 +454,9 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
         Format::Csv => {
             let Some(cols) = ctx.csv.as_ref() else {
                 // `run` always builds the columns for CSV.
-                return out;
+                return Ok(out);
             };
-            let mut rows = CsvRows::new(view);
+            let mut rows = CsvRows::with_text(view, Some(text));
             while let Some(rec) = rows.next_record() {
                 rel_row += 1;
                 let range = range_in(&view.data, rec.raw.bytes);
@@ -499,7 +502,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> ChunkResult {
     let data = Arc::new(chunk.data);
     out.batch.add_chunk(Arc::clone(&data));
     out.data = data;
-    out
+    Ok(out)
 }
 
 /// Empties a row's cells and gives the allocation back for the next row (collected in place).
@@ -586,6 +589,62 @@ mod tests {
             .map(|i| format!("{{\"id\":{i}}}\n"))
             .collect::<String>()
             .into_bytes()
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_later_chunk_fails_the_pass_where_the_framer_would() {
+        let schema = Schema::compile(SCHEMA).unwrap();
+        for format in [Format::Ndjson, Format::Csv] {
+            let mut data = match format {
+                Format::Csv => b"id\r\n".to_vec(),
+                _ => Vec::new(),
+            };
+            for i in 1..=60 {
+                if i == 41 {
+                    data.extend_from_slice(b"\xff");
+                }
+                match format {
+                    Format::Csv => data.extend_from_slice(format!("{i}\r\n").as_bytes()),
+                    _ => data.extend_from_slice(format!("{{\"id\":{i}}}\n").as_bytes()),
+                }
+            }
+            let at = data.iter().position(|&b| b == 0xff).unwrap();
+            let line = 1 + data[..at].iter().filter(|&&b| b == b'\n').count();
+            let want = format!("file is not valid UTF-8 at byte {at} (line {line})");
+            // The framer's own check (what a pre-check reports) says the same.
+            let pre = format::precheck(&data[..], format, None).unwrap_err();
+            assert_eq!(
+                pre.to_string(),
+                Error::CorruptedFile(want.clone()).to_string()
+            );
+            for threads in [0, 2] {
+                let mut delivered = 0;
+                let err = run(
+                    &data[..],
+                    format,
+                    &schema,
+                    Start::default(),
+                    PassOptions {
+                        threads,
+                        chunk_size: 64,
+                        ..Default::default()
+                    },
+                    &mut |r| {
+                        delivered += r.rows;
+                        Ok(Flow::Continue)
+                    },
+                )
+                .unwrap_err();
+                assert_eq!(err.code(), "CORRUPTED_FILE");
+                assert_eq!(
+                    err.to_string(),
+                    pre.to_string(),
+                    "{format} threads {threads}"
+                );
+                // Every chunk before the bad one was delivered.
+                assert!(delivered > 30 && delivered < 41, "{format}: {delivered}");
+            }
+        }
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub struct Framer<R: Read> {
     failed: Option<Error>,
     /// Buffers of chunks the caller is done with, reused for the next chunks.
     spare: Recycler,
+    /// Whether chunks are checked for UTF-8 here (else the caller checks each chunk).
+    check_utf8: bool,
 }
 
 /// Hands the buffers of finished chunks back to the [`Framer`] that made them, so a pass reuses
@@ -150,6 +152,13 @@ impl<R: Read> std::fmt::Debug for Framer<R> {
 }
 
 impl<R: Read> Framer<R> {
+    /// Leaves the UTF-8 check of each chunk to the caller, which reads the chunk as text anyway
+    /// (and, with several threads, checks chunks in parallel rather than on the reading
+    /// thread). The caller must report invalid UTF-8 as [`chunk_utf8`] does.
+    pub(crate) fn leave_utf8_check(&mut self) {
+        self.check_utf8 = false;
+    }
+
     /// Where to give back the buffers of chunks the caller is done with.
     pub fn recycler(&self) -> Recycler {
         self.spare.clone()
@@ -244,6 +253,7 @@ impl<R: Read> Framer<R> {
             finished: false,
             failed: None,
             spare: Recycler::default(),
+            check_utf8: true,
         };
         f.fill(first)?;
         f.start()?;
@@ -731,9 +741,7 @@ impl<R: Read> Framer<R> {
             Ok(_) => Ok(()),
             Err(e) => {
                 let (off, line) = self.loc(e.valid_up_to());
-                Err(Error::CorruptedFile(format!(
-                    "file is not valid UTF-8 at byte {off} (line {line})"
-                )))
+                Err(not_utf8(off, line))
             }
         }
     }
@@ -741,7 +749,9 @@ impl<R: Read> Framer<R> {
     /// Hands out `pending[..c]` as the next chunk.
     fn emit(&mut self, c: usize, is_last: bool) -> Result<Chunk> {
         let c = c.min(self.pending.len());
-        self.check_utf8(c)?;
+        if self.check_utf8 {
+            self.check_utf8(c)?;
+        }
         if self.sniff_ndjson {
             if let Some(i) = first_non_ws(&self.pending[..c]) {
                 if self.pending[i] == b'[' {
@@ -856,4 +866,21 @@ impl<R: Read> Framer<R> {
             "unexpected data after the closing ']' of the JSON array at byte {off} (line {line})"
         ))
     }
+}
+
+fn not_utf8(offset: u64, line: u64) -> Error {
+    Error::CorruptedFile(format!(
+        "file is not valid UTF-8 at byte {offset} (line {line})"
+    ))
+}
+
+/// A chunk's bytes as text, or the error the framer gives for invalid UTF-8 there.
+pub(crate) fn chunk_utf8(chunk: &Chunk) -> Result<&str> {
+    std::str::from_utf8(&chunk.data).map_err(|e| {
+        let at = e.valid_up_to();
+        not_utf8(
+            chunk.start_offset + at as u64,
+            chunk.first_line + count_newlines(&chunk.data[..at]),
+        )
+    })
 }

@@ -44,6 +44,7 @@ mod tests;
 
 use std::io::Read;
 
+pub(crate) use framer::chunk_utf8;
 pub use framer::Framer;
 #[allow(unused_imports)] // the public API; users are being written
 pub use rows::{json_array_rows, ndjson_rows, CsvRecord, CsvRows, RawRow};

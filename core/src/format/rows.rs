@@ -216,9 +216,14 @@ enum Fields {
 
 impl<'a> CsvRows<'a> {
     pub fn new(chunk: &'a Chunk) -> Self {
+        Self::with_text(chunk, std::str::from_utf8(&chunk.data).ok())
+    }
+
+    /// [`CsvRows::new`] given the chunk's bytes as text, when the caller has checked them.
+    pub(crate) fn with_text(chunk: &'a Chunk, text: Option<&'a str>) -> Self {
         CsvRows {
             data: &chunk.data,
-            text: std::str::from_utf8(&chunk.data).ok(),
+            text,
             pos: 0,
             line: chunk.first_line,
             base: chunk.start_offset,
