@@ -459,4 +459,513 @@ mod tests {
         assert_eq!(f64_as_i64(1e19), None);
         assert_eq!(f64_as_i64(f64::NAN), None);
     }
+
+    // ---- Differential tests: the fast paths against the straightforward implementations they
+    // replaced (kept here verbatim as references).
+
+    fn two_digits_reference(b: &[u8], i: usize) -> Option<u32> {
+        match (b.get(i), b.get(i + 1)) {
+            (Some(x @ b'0'..=b'9'), Some(y @ b'0'..=b'9')) => {
+                Some(u32::from(x - b'0') * 10 + u32::from(y - b'0'))
+            }
+            _ => None,
+        }
+    }
+
+    fn days_in_month_reference(year: u32, month: u32) -> u32 {
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => 0,
+        }
+    }
+
+    fn parse_date_reference(b: &[u8]) -> Option<usize> {
+        let year = two_digits_reference(b, 0)? * 100 + two_digits_reference(b, 2)?;
+        if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+            return None;
+        }
+        let month = two_digits_reference(b, 5)?;
+        let day = two_digits_reference(b, 8)?;
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month_reference(year, month) {
+            return None;
+        }
+        Some(10)
+    }
+
+    fn parse_partial_time_reference(b: &[u8]) -> Option<usize> {
+        let hour = two_digits_reference(b, 0)?;
+        let minute = two_digits_reference(b, 3)?;
+        let second = two_digits_reference(b, 6)?;
+        if b.get(2) != Some(&b':')
+            || b.get(5) != Some(&b':')
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return None;
+        }
+        let mut i = 8;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+        }
+        Some(i)
+    }
+
+    fn is_zone_reference(b: &[u8]) -> bool {
+        match b {
+            [b'Z'] | [b'z'] => true,
+            [b'+' | b'-', ..] if b.len() == 6 => {
+                matches!((two_digits_reference(b, 1), b.get(3), two_digits_reference(b, 4)), (Some(h), Some(b':'), Some(m)) if h <= 23 && m <= 59)
+            }
+            _ => false,
+        }
+    }
+
+    fn is_date_time_reference(s: &str) -> bool {
+        let b = s.as_bytes();
+        let Some(d) = parse_date_reference(b) else {
+            return false;
+        };
+        if !matches!(b.get(d), Some(b'T' | b't')) {
+            return false;
+        }
+        let rest = b.get(d + 1..).unwrap_or_default();
+        match parse_partial_time_reference(rest) {
+            Some(t) => is_zone_reference(rest.get(t..).unwrap_or_default()),
+            None => false,
+        }
+    }
+
+    static NOT_HEX_REFERENCE: [u8; 256] = {
+        let mut t = [1u8; 256];
+        let mut i = 0;
+        while i < 256 {
+            if (i as u8).is_ascii_hexdigit() {
+                t[i] = 0;
+            }
+            i += 1;
+        }
+        t
+    };
+
+    fn is_uuid_reference(s: &str) -> bool {
+        let Ok(b) = <&[u8; 36]>::try_from(s.as_bytes()) else {
+            return false;
+        };
+        if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+            return false;
+        }
+        let mut bad = 0u8;
+        for p in crate::unique::UUID_DIGITS {
+            bad |= NOT_HEX_REFERENCE[b[p] as usize];
+        }
+        bad == 0
+    }
+
+    fn parse_csv_int_reference(s: &str) -> Option<CsvInt> {
+        let b = s.as_bytes();
+        let digits = match b.first() {
+            Some(b'+' | b'-') => b.get(1..).unwrap_or_default(),
+            _ => b,
+        };
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        match s.parse::<i64>() {
+            Ok(i) => Some(CsvInt::Int(i)),
+            Err(_) => s
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(CsvInt::Big),
+        }
+    }
+
+    fn parse_csv_number_reference(s: &str) -> Option<f64> {
+        let b = s.as_bytes();
+        let neg = b.first() == Some(&b'-');
+        let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+        let int_start = i;
+        let mut m = 0u64;
+        while let Some(&d @ b'0'..=b'9') = b.get(i) {
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            i += 1;
+        }
+        let mut mantissa_digits = i - int_start;
+        let mut frac_digits = 0;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let frac_start = i;
+            while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                m = m.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                i += 1;
+            }
+            frac_digits = i - frac_start;
+            mantissa_digits += frac_digits;
+        }
+        if mantissa_digits == 0 {
+            return None;
+        }
+        if i == b.len() && mantissa_digits <= 15 {
+            let v = m as f64 / POW10[frac_digits];
+            return Some(if neg { -v } else { v });
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let exp_start = i;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            if i == exp_start {
+                return None;
+            }
+        }
+        if i != b.len() {
+            return None;
+        }
+        s.parse::<f64>().ok().filter(|f| f.is_finite())
+    }
+
+    /// xorshift64: small, seeded, reproducible.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len() as u64) as usize]
+        }
+        fn digits(&mut self, n: u64, out: &mut String) {
+            for _ in 0..n {
+                out.push(char::from(b'0' + self.below(10) as u8));
+            }
+        }
+    }
+
+    /// Characters standing in for the bytes >= 0x80 (a `&str` holds only whole characters):
+    /// two-, three- and four-byte UTF-8 with high and low continuation bytes.
+    const WIDE: [char; 7] = [
+        'é',
+        'ÿ',
+        '\u{7ff}',
+        '\u{fff}',
+        '\u{ffff}',
+        '٣',
+        '\u{10ffff}',
+    ];
+
+    /// Calls `f` on every one-byte variation of `sample`: each byte replaced by every byte value
+    /// (bytes >= 0x80 by a wide character), removed, and each byte value inserted before it;
+    /// and on every prefix.
+    fn variations(sample: &str, mut f: impl FnMut(&str)) {
+        let b = sample.as_bytes();
+        for p in 0..=b.len() {
+            f(&sample[..p]);
+            for v in 0..=255u8 {
+                let mut t: Vec<u8> = Vec::with_capacity(b.len() + 4);
+                let with = |t: &mut Vec<u8>| {
+                    if v < 0x80 {
+                        t.push(v);
+                    } else {
+                        let c = WIDE[usize::from(v) % WIDE.len()];
+                        t.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                    }
+                };
+                // Replace byte p.
+                if p < b.len() {
+                    t.extend_from_slice(&b[..p]);
+                    with(&mut t);
+                    t.extend_from_slice(&b[p + 1..]);
+                    if let Ok(s) = std::str::from_utf8(&t) {
+                        f(s);
+                    }
+                    t.clear();
+                }
+                // Insert before byte p (after the end for p == len).
+                if v % 4 == 0 || v < 0x80 {
+                    t.extend_from_slice(&b[..p]);
+                    with(&mut t);
+                    t.extend_from_slice(&b[p..]);
+                    if let Ok(s) = std::str::from_utf8(&t) {
+                        f(s);
+                    }
+                }
+            }
+            if p < b.len() {
+                let mut t = b.to_vec();
+                t.remove(p);
+                if let Ok(s) = std::str::from_utf8(&t) {
+                    f(s);
+                }
+            }
+        }
+    }
+
+    fn same_number(s: &str) {
+        assert_eq!(
+            parse_csv_number(s).map(f64::to_bits),
+            parse_csv_number_reference(s).map(f64::to_bits),
+            "{s:?}"
+        );
+    }
+
+    fn same_int(s: &str) {
+        let bits = |v: Option<CsvInt>| match v {
+            Some(CsvInt::Int(i)) => Some((0, i as u64)),
+            Some(CsvInt::Big(f)) => Some((1, f.to_bits())),
+            None => None,
+        };
+        assert_eq!(
+            bits(parse_csv_int(s)),
+            bits(parse_csv_int_reference(s)),
+            "{s:?}"
+        );
+    }
+
+    /// A number spelling from parts that are mostly valid: sign, integer digits (leading
+    /// zeros now and then), dot, fraction digits, exponent.
+    fn number_like(r: &mut Rng, t: &mut String) {
+        t.clear();
+        t.push_str(r.pick(&["", "", "-", "+", "--", "+-"]));
+        let lens = [0, 1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 20];
+        let int = lens[r.below(lens.len() as u64) as usize];
+        if r.below(4) == 0 {
+            t.push_str(r.pick(&["0", "00", "0000000000"]));
+        }
+        r.digits(int, t);
+        if r.below(3) != 0 {
+            t.push('.');
+            let frac = lens[r.below(lens.len() as u64) as usize];
+            r.digits(frac, t);
+        }
+        if r.below(5) == 0 {
+            t.push_str(r.pick(&["e", "E", "e+", "e-", "E-"]));
+            let exp = r.below(5);
+            if r.below(8) == 0 {
+                t.push_str(r.pick(&["308", "309", "400", "324", "-330", "99999999999"]));
+            } else {
+                r.digits(exp, t);
+            }
+        }
+        if r.below(16) == 0 {
+            t.push_str(r.pick(&[" ", ".", "x", "e", "\u{0}", "é"]));
+        }
+    }
+
+    #[test]
+    fn csv_number_fast_path_matches_reference() {
+        let samples = [
+            "-12.345678",
+            "123.456789",
+            "1234",
+            "12.50",
+            "0",
+            "-0",
+            "+0",
+            "-0.0",
+            ".5",
+            "5.",
+            "-.5",
+            "+.5",
+            "1e5",
+            "1.5E-3",
+            "1e308",
+            "1e309",
+            "999999999999999",
+            "9999999999999999",
+            "12345678901234567",
+            "99999999999999999999",
+            "9007199254740993",
+            "0.000000000000001",
+            "123456789012345.6",
+            "1234567.123456789",
+            // 16 digits above 2^53: converting and dividing rounds twice and misses.
+            "98174126173.98395",
+            "94146564264271.75",
+            "94310916.54482977",
+        ];
+        for s in samples {
+            variations(s, same_number);
+        }
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut t = String::new();
+        for _ in 0..200_000 {
+            number_like(&mut r, &mut t);
+            same_number(&t);
+        }
+        // 14..=17 significant digits with the dot anywhere: both sides of the exact path's
+        // 15-digit limit, where a second rounding would show.
+        for _ in 0..100_000 {
+            t.clear();
+            let n = 14 + r.below(4) as usize;
+            r.digits(n as u64, &mut t);
+            t.insert(r.below(n as u64 + 1) as usize, '.');
+            same_number(&t);
+        }
+        // Short strings over a small alphabet: every odd corner of the grammar.
+        let alphabet = b"0123456789.+-eE x";
+        for _ in 0..200_000 {
+            t.clear();
+            for _ in 0..r.below(19) {
+                t.push(char::from(
+                    alphabet[r.below(alphabet.len() as u64) as usize],
+                ));
+            }
+            same_number(&t);
+        }
+    }
+
+    #[test]
+    fn csv_int_fast_path_matches_reference() {
+        let samples = [
+            "1",
+            "3600000",
+            "-7",
+            "+7",
+            "-0",
+            "0000000000000000",
+            "1234567890123456",
+            "9999999999999999",
+            "12345678901234567",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "99999999999999999999",
+        ];
+        for s in samples {
+            variations(s, same_int);
+        }
+        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        let mut t = String::new();
+        for _ in 0..300_000 {
+            number_like(&mut r, &mut t);
+            same_int(&t);
+            t.clear();
+            t.push_str(r.pick(&["", "", "-", "+", "-+"]));
+            let n = r.below(22);
+            r.digits(n, &mut t);
+            same_int(&t);
+        }
+    }
+
+    /// A date-time with every field drawn around (and past) its limits.
+    fn date_time_like(r: &mut Rng, t: &mut String) {
+        use std::fmt::Write;
+        t.clear();
+        let year = r.pick(&[
+            "2024", "2025", "1900", "2000", "0000", "9999", "2023", "1600",
+        ]);
+        let _ = write!(
+            t,
+            "{year}-{:02}-{:02}{}{:02}:{:02}:{:02}",
+            r.below(14),
+            r.below(33),
+            r.pick(&["T", "t", "T", " ", "_"]),
+            r.below(26),
+            r.below(62),
+            r.below(62)
+        );
+        match r.below(4) {
+            0 => {}
+            1 => t.push('.'),
+            _ => {
+                t.push('.');
+                let n = r.below(12);
+                r.digits(n, t);
+            }
+        }
+        match r.below(6) {
+            0 => t.push('Z'),
+            1 => t.push('z'),
+            2 => {}
+            3 => t.push_str(r.pick(&["ZZ", "Z ", "+0530", "+05:3", "X", "+05:30:00"])),
+            _ => {
+                let _ = write!(
+                    t,
+                    "{}{:02}:{:02}",
+                    r.pick(&["+", "-", "*"]),
+                    r.below(26),
+                    r.below(62)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn date_time_fast_path_matches_reference() {
+        let same = |s: &str| assert_eq!(is_date_time(s), is_date_time_reference(s), "{s:?}");
+        for s in [
+            "2025-03-14T10:15:30.123Z",
+            "2025-03-14T10:15:30Z",
+            "2025-03-14t10:15:30.123456z",
+            "2024-02-29T23:59:60+05:30",
+            "2000-02-29T00:00:00-23:59",
+            "1900-02-28T00:00:00.5Z",
+            "2025-12-31T23:59:59.123456789012-00:00",
+        ] {
+            assert!(is_date_time_reference(s), "{s}");
+            variations(s, same);
+        }
+        let mut r = Rng(0x853c_49e6_748f_ea9b);
+        let mut t = String::new();
+        for _ in 0..300_000 {
+            date_time_like(&mut r, &mut t);
+            same(&t);
+        }
+    }
+
+    #[test]
+    fn uuid_fast_path_matches_reference() {
+        let same = |s: &str| assert_eq!(is_uuid(s), is_uuid_reference(s), "{s:?}");
+        for s in [
+            "123e4567-e89b-12d3-a456-426614174000",
+            "ABCDEF01-2345-6789-ABCD-EF0123456789",
+            "abcdef01-2345-6789-abcd-ef0123456789",
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-FFFF-ffff-FFFF-ffffffffffff",
+        ] {
+            assert!(is_uuid_reference(s), "{s}");
+            variations(s, same);
+        }
+        // Random 36-byte strings of hex digits of either case, dashes and their neighbours
+        // ('/', ':', '@', 'G', '`', 'g' and the control bytes `| 0x20` folds onto digits).
+        let alphabet = b"0123456789abcdefABCDEF-/:@G`g\x10\x19\x7f,.";
+        let mut r = Rng(0xdead_beef_cafe_f00d);
+        let mut t = String::new();
+        for _ in 0..200_000 {
+            t.clear();
+            for p in 0..36 {
+                let c = if matches!(p, 8 | 13 | 18 | 23) && r.below(8) != 0 {
+                    b'-'
+                } else if r.below(64) == 0 {
+                    alphabet[r.below(alphabet.len() as u64) as usize]
+                } else {
+                    alphabet[r.below(22) as usize]
+                };
+                t.push(char::from(c));
+            }
+            same(&t);
+        }
+    }
 }
