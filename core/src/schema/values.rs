@@ -106,32 +106,53 @@ pub(crate) fn is_time(s: &str) -> bool {
 
 /// 8-4-4-4-12 hexadecimal digits, either case.
 pub(crate) fn is_uuid(s: &str) -> bool {
-    // Branch-free over the digits (this runs on every key of a UUID column).
+    // Branch-free over the digits (this runs on every key of a UUID column): five eight-byte
+    // words cover the 36 bytes, the dashes are compared in place.
     let Ok(b) = <&[u8; 36]>::try_from(s.as_bytes()) else {
         return false;
     };
-    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
-        return false;
-    }
-    let mut bad = 0u8;
-    for p in crate::unique::UUID_DIGITS {
-        bad |= NOT_HEX[b[p] as usize];
-    }
+    let w = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+    // Dashes at 8 and 13 (bytes 0 and 5 of the word at 8), 18 and 23 (bytes 2 and 7 of the
+    // word at 16).
+    const S1: u64 = 0xff | 0xff << 40;
+    const S2: u64 = 0xff << 16 | 0xff << 56;
+    const DASHES: u64 = 0x2d2d_2d2d_2d2d_2d2d;
+    let (w1, w2) = (w(8), w(16));
+    let bad = not_hex8(w(0))
+        | (not_hex8(w1) & !S1)
+        | (not_hex8(w2) & !S2)
+        | not_hex8(w(24))
+        | not_hex8(w(28))
+        | ((w1 ^ DASHES) & S1)
+        | ((w2 ^ DASHES) & S2);
     bad == 0
 }
 
-/// 1 for every byte that is not an ASCII hex digit (either case).
-static NOT_HEX: [u8; 256] = {
-    let mut t = [1u8; 256];
+// The dash masks above assume the digit layout the uniqueness keys decode.
+const _: () = {
     let mut i = 0;
-    while i < 256 {
-        if (i as u8).is_ascii_hexdigit() {
-            t[i] = 0;
-        }
+    while i < 32 {
+        assert!(!matches!(crate::unique::UUID_DIGITS[i], 8 | 13 | 18 | 23));
         i += 1;
     }
-    t
 };
+
+/// The high bit of each byte of `x` that is not an ASCII hex digit of either case; any
+/// non-ASCII byte makes the result non-zero (what it does to the other bytes then is moot).
+#[inline]
+fn not_hex8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // For ASCII bytes, adding 0x80 - lo sets a byte's high bit exactly when the byte is >= lo,
+    // and never carries into the next byte.
+    let ge = |x: u64, lo: u8| x.wrapping_add(ONES * u64::from(0x80 - lo)) & HIGH;
+    let digit = ge(x, b'0') & !ge(x, b'9' + 1);
+    // `| 0x20` folds 'A'..='F' onto 'a'..='f' (the digits are checked on `x` itself, as the fold
+    // also maps some control bytes onto digits).
+    let l = x | (ONES * 0x20);
+    let letter = ge(l, b'a') & !ge(l, b'f' + 1);
+    (x & HIGH) | (!(digit | letter) & HIGH)
+}
 
 /// A deliberately simple email check: exactly one `@`, a non-empty local part, a domain of one or
 /// more non-empty dot-separated labels, and no whitespace or control characters anywhere.
