@@ -77,17 +77,66 @@ fn is_zone(b: &[u8]) -> bool {
 
 /// RFC 3339 `date-time`: `YYYY-MM-DD` `T`/`t` `hh:mm:ss[.frac]` and a zone (`Z`/`z`/`±hh:mm`).
 pub(crate) fn is_date_time(s: &str) -> bool {
+    // The fixed `YYYY-MM-DDThh:mm:ss` head is checked with three eight-byte words: each is
+    // XORed with a template so that a digit becomes its value (0..=9) and a separator 0, then
+    // one add per word flags any byte above its limit (9 for a digit, 0 for a separator).
+    const fn word(t: &[u8; 8]) -> u64 {
+        u64::from_le_bytes(*t)
+    }
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Bytes 0..8 `YYYY-MM-`, 8..16 `DDThh:mm` (`T` folded to `t`), 12..20 `h:mm:ss` and one
+    // byte not looked at here.
+    const T0: u64 = word(b"0000-00-");
+    const T1: u64 = word(b"00t00:00");
+    const T2: u64 = word(b"0:00:00\0");
+    const A0: u64 = word(&[0x76, 0x76, 0x76, 0x76, 0x7f, 0x76, 0x76, 0x7f]);
+    const A1: u64 = word(&[0x76, 0x76, 0x7f, 0x76, 0x76, 0x7f, 0x76, 0x76]);
+    const A2: u64 = word(&[0x76, 0x7f, 0x76, 0x76, 0x7f, 0x76, 0x76, 0x7f]);
     let b = s.as_bytes();
-    let Some(d) = parse_date(b) else { return false };
-    if !matches!(b.get(d), Some(b'T' | b't')) {
+    let (Some(h0), Some(h1), Some(h2)) = (b.get(..8), b.get(8..16), b.get(12..20)) else {
+        return false;
+    };
+    let v0 = u64::from_le_bytes(h0.try_into().unwrap_or_default()) ^ T0;
+    let v1 = (u64::from_le_bytes(h1.try_into().unwrap_or_default()) | 0x20 << 16) ^ T1;
+    let v2 = (u64::from_le_bytes(h2.try_into().unwrap_or_default()) ^ T2) & (u64::MAX >> 8);
+    if ((v0 | v0.wrapping_add(A0)) | (v1 | v1.wrapping_add(A1)) | (v2 | v2.wrapping_add(A2))) & HIGH
+        != 0
+    {
         return false;
     }
-    let rest = b.get(d + 1..).unwrap_or_default();
-    match parse_partial_time(rest) {
-        Some(t) => is_zone(rest.get(t..).unwrap_or_default()),
-        None => false,
+    // Every byte is now at most 9: byte k of `10 * v + (v >> 8)` is the two-digit number at k.
+    let p0 = v0.wrapping_mul(10) + (v0 >> 8);
+    let p1 = v1.wrapping_mul(10) + (v1 >> 8);
+    let p2 = v2.wrapping_mul(10) + (v2 >> 8);
+    let year = (p0 & 0xff) as u32 * 100 + (p0 >> 16 & 0xff) as u32;
+    let month = (p0 >> 40 & 0xff) as u32;
+    let day = (p1 & 0xff) as u32;
+    let (hour, minute, second) = (p1 >> 24 & 0xff, p1 >> 48 & 0xff, p2 >> 40 & 0xff);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || (day > DAYS_IN_MONTH[month as usize] && !(month == 2 && day == 29 && is_leap(year)))
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return false;
     }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while matches!(b.get(i), Some(b'0'..=b'9')) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    is_zone(b.get(i..).unwrap_or_default())
 }
+
+/// Days in each month of a common year, by month number (index 0 unused).
+static DAYS_IN_MONTH: [u32; 13] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /// Full-date `YYYY-MM-DD`, calendar checked.
 pub(crate) fn is_date(s: &str) -> bool {
