@@ -239,8 +239,143 @@ pub(crate) enum CsvInt {
     Big(f64),
 }
 
+/// The first eight bytes of `b` as a little-endian `u64`; when `b` is shorter, its bytes and
+/// zeros past its end. A few overlapping loads, no loop and no copy.
+#[inline]
+fn load8(b: &[u8]) -> u64 {
+    let n = b.len();
+    if let Some(w) = b.first_chunk::<8>() {
+        u64::from_le_bytes(*w)
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes(b[..4].try_into().unwrap_or_default());
+        let hi = u32::from_le_bytes(b[n - 4..].try_into().unwrap_or_default());
+        u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+    } else if n > 0 {
+        // n = 1, 2, 3: the first, middle and last bytes cover every byte.
+        u64::from(b[0])
+            | u64::from(b[n / 2]) << (8 * (n / 2))
+            | u64::from(b[n - 1]) << (8 * (n - 1))
+    } else {
+        0
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// For each byte of `x`: zero when it is an ASCII digit, else non-zero (high nibble bits only).
+/// A byte >= 0xfa carries into the next byte, which can only make that byte look like a
+/// non-digit; the byte itself is reported as a non-digit, so the first non-digit is always right.
+#[inline]
+fn non_digits(x: u64) -> u64 {
+    const HI: u64 = ONES * 0xf0;
+    ((x & HI) ^ (ONES * 0x30)) | ((x.wrapping_add(ONES * 0x06) & HI) ^ (ONES * 0x30))
+}
+
+/// How many of the first `min(8, b.len())` bytes of `b` are ASCII digits before the first
+/// non-digit, and the loaded word.
+#[inline]
+fn digit_run(b: &[u8]) -> (usize, u64) {
+    let x = load8(b);
+    // Zero bytes past the end are non-digits.
+    ((non_digits(x).trailing_zeros() / 8) as usize, x)
+}
+
+/// The first `n` (1..=8) bytes of `x`, ASCII digits, as a number.
+#[inline]
+fn digits_value(x: u64, n: usize) -> u64 {
+    // Digit values (no borrow: each of the `n` bytes is at least 0x30), shifted up so that the
+    // bytes past the digits drop out and the last digit is the top byte.
+    let shift = 8 * (8 - n);
+    parse8((x - ((ONES * 0x30) >> shift)) << shift)
+}
+
+/// The eight digit values (0..=9) in the bytes of `v`, the first byte most significant.
+#[inline]
+fn parse8(v: u64) -> u64 {
+    // Pairs: byte 2k holds 10 * d[2k] + d[2k + 1] (at most 99, no carry between bytes).
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    const M: u64 = 0x0000_00ff_0000_00ff;
+    let a = (v & M).wrapping_mul(100 + (1_000_000 << 32));
+    let b = ((v >> 16) & M).wrapping_mul(1 + (10_000 << 32));
+    a.wrapping_add(b) >> 32
+}
+
+/// `b` when it is at most 16 bytes: at most 8 digits, or at most 7 digits, a `.` and at most 8
+/// digits, with at least one digit in all: the digits as an integer, how many there are and
+/// how many follow the `.`. `None` for everything else (which may still be a number).
+#[inline]
+fn short_decimal(b: &[u8]) -> Option<(u64, usize, usize)> {
+    let n = b.len();
+    if n == 0 || n > 16 {
+        return None;
+    }
+    // The first eight bytes, and the last `n` (at most eight) bytes in the top of a word: two
+    // loads when `n` >= 8, and the integer part starts at the first byte, the fraction ends at
+    // the last.
+    let (head, tail) = match b.first_chunk::<8>() {
+        Some(h) => (
+            u64::from_le_bytes(*h),
+            u64::from_le_bytes(b[n - 8..].try_into().unwrap_or_default()),
+        ),
+        None => {
+            let x = load8(b);
+            (x, x << (8 * (8 - n)))
+        }
+    };
+    let k = (non_digits(head).trailing_zeros() / 8) as usize;
+    let int = if k == 0 { 0 } else { digits_value(head, k) };
+    if k == n {
+        return Some((int, k, 0));
+    }
+    if k == 8 || b[k] != b'.' {
+        return None;
+    }
+    // The fraction: the top `f` bytes of `tail`.
+    let f = n - k - 1;
+    if f > 8 || k + f == 0 {
+        return None;
+    }
+    let top = if f == 0 { 0 } else { u64::MAX << (64 - 8 * f) };
+    if non_digits(tail) & top != 0 {
+        return None;
+    }
+    let frac = parse8((tail & top) - ((ONES * 0x30) & top));
+    Some((int * POW10_INT[f] + frac, k + f, f))
+}
+
+/// 10^0 ..= 10^8.
+static POW10_INT: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
 /// CSV integer: an optional sign and decimal digits only.
 pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
+    let b = s.as_bytes();
+    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let digits = b.get(sign..).unwrap_or_default();
+    let n = digits.len();
+    if (1..=8).contains(&n) {
+        let (k, x) = digit_run(digits);
+        if k != n {
+            return None;
+        }
+        // Negated without a branch: (v ^ -1) + 1 == -v.
+        let neg = -i64::from(b[0] == b'-');
+        return Some(CsvInt::Int((digits_value(x, n) as i64 ^ neg) - neg));
+    }
+    parse_csv_int_long(s)
+}
+
+/// [`parse_csv_int`] for no digits or more than 8 of them.
+fn parse_csv_int_long(s: &str) -> Option<CsvInt> {
     let b = s.as_bytes();
     let digits = match b.first() {
         Some(b'+' | b'-') => b.get(1..).unwrap_or_default(),
@@ -261,6 +396,26 @@ pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
 
 /// CSV number: `[+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?`, finite.
 pub(crate) fn parse_csv_number(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    if let Some((m, digits, frac)) = b.get(sign..).and_then(short_decimal) {
+        if digits <= 15 {
+            // Exact fast path (Clinger): the digits are an integer below 2^53 and the power of
+            // ten is exact, so one correctly rounded division gives what `str::parse` gives.
+            // (`m` < 2^53 converts exactly through i64, one instruction.) `v` is +0 or above, so
+            // setting the sign bit negates it, without a branch on a sign that is as often `-`
+            // as not in coordinates.
+            let v = (m as i64) as f64 / POW10[frac];
+            let neg = u64::from(b[0] == b'-');
+            return Some(f64::from_bits(v.to_bits() | neg << 63));
+        }
+    }
+    parse_csv_number_general(s)
+}
+
+/// [`parse_csv_number`] for every spelling the short fast path does not take (exponents,
+/// more digits, and everything invalid).
+fn parse_csv_number_general(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let neg = b.first() == Some(&b'-');
     let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
