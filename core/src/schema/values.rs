@@ -121,18 +121,33 @@ pub(crate) fn is_date_time(s: &str) -> bool {
     {
         return false;
     }
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while matches!(b.get(i), Some(b'0'..=b'9')) {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
+    // The zone is the last byte (`Z`/`z`) or the last six (`±hh:mm`, ending in a digit), so
+    // whatever lies between byte 19 and the zone must be nothing or `.` and digits; the digits
+    // (at most eight) are checked in the word that ends where the zone starts, without a loop
+    // whose exit would depend on how many there are.
+    let n = b.len();
+    let zone = if matches!(b[n - 1], b'Z' | b'z') {
+        1
+    } else {
+        6
+    };
+    let Some(end) = n.checked_sub(zone).filter(|&e| e >= 19) else {
+        return false;
+    };
+    if zone == 6 && !is_zone(&b[end..]) {
+        return false;
     }
-    is_zone(b.get(i..).unwrap_or_default())
+    let digits = end.saturating_sub(20);
+    if digits > 8 {
+        return b[19] == b'.' && b[20..end].iter().all(u8::is_ascii_digit);
+    }
+    let last8 = u64::from_le_bytes(b[end - 8..end].try_into().unwrap_or_default());
+    let top = if digits == 0 {
+        0
+    } else {
+        u64::MAX << (64 - 8 * digits)
+    };
+    (end == 19) | ((b[19] == b'.') & (digits > 0) & (non_digits(last8) & top == 0))
 }
 
 /// Days in each month of a common year, by month number (index 0 unused).
