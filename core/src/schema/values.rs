@@ -77,17 +77,81 @@ fn is_zone(b: &[u8]) -> bool {
 
 /// RFC 3339 `date-time`: `YYYY-MM-DD` `T`/`t` `hh:mm:ss[.frac]` and a zone (`Z`/`z`/`±hh:mm`).
 pub(crate) fn is_date_time(s: &str) -> bool {
+    // The fixed `YYYY-MM-DDThh:mm:ss` head is checked with three eight-byte words: each is
+    // XORed with a template so that a digit becomes its value (0..=9) and a separator 0, then
+    // one add per word flags any byte above its limit (9 for a digit, 0 for a separator).
+    const fn word(t: &[u8; 8]) -> u64 {
+        u64::from_le_bytes(*t)
+    }
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Bytes 0..8 `YYYY-MM-`, 8..16 `DDThh:mm` (`T` folded to `t`), 12..20 `h:mm:ss` and one
+    // byte not looked at here.
+    const T0: u64 = word(b"0000-00-");
+    const T1: u64 = word(b"00t00:00");
+    const T2: u64 = word(b"0:00:00\0");
+    const A0: u64 = word(&[0x76, 0x76, 0x76, 0x76, 0x7f, 0x76, 0x76, 0x7f]);
+    const A1: u64 = word(&[0x76, 0x76, 0x7f, 0x76, 0x76, 0x7f, 0x76, 0x76]);
+    const A2: u64 = word(&[0x76, 0x7f, 0x76, 0x76, 0x7f, 0x76, 0x76, 0x7f]);
     let b = s.as_bytes();
-    let Some(d) = parse_date(b) else { return false };
-    if !matches!(b.get(d), Some(b'T' | b't')) {
+    let (Some(h0), Some(h1), Some(h2)) = (b.get(..8), b.get(8..16), b.get(12..20)) else {
+        return false;
+    };
+    let v0 = u64::from_le_bytes(h0.try_into().unwrap_or_default()) ^ T0;
+    let v1 = (u64::from_le_bytes(h1.try_into().unwrap_or_default()) | 0x20 << 16) ^ T1;
+    let v2 = (u64::from_le_bytes(h2.try_into().unwrap_or_default()) ^ T2) & (u64::MAX >> 8);
+    if ((v0 | v0.wrapping_add(A0)) | (v1 | v1.wrapping_add(A1)) | (v2 | v2.wrapping_add(A2))) & HIGH
+        != 0
+    {
         return false;
     }
-    let rest = b.get(d + 1..).unwrap_or_default();
-    match parse_partial_time(rest) {
-        Some(t) => is_zone(rest.get(t..).unwrap_or_default()),
-        None => false,
+    // Every byte is now at most 9: byte k of `10 * v + (v >> 8)` is the two-digit number at k.
+    let p0 = v0.wrapping_mul(10) + (v0 >> 8);
+    let p1 = v1.wrapping_mul(10) + (v1 >> 8);
+    let p2 = v2.wrapping_mul(10) + (v2 >> 8);
+    let year = (p0 & 0xff) as u32 * 100 + (p0 >> 16 & 0xff) as u32;
+    let month = (p0 >> 40 & 0xff) as u32;
+    let day = (p1 & 0xff) as u32;
+    let (hour, minute, second) = (p1 >> 24 & 0xff, p1 >> 48 & 0xff, p2 >> 40 & 0xff);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || (day > DAYS_IN_MONTH[month as usize] && !(month == 2 && day == 29 && is_leap(year)))
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return false;
     }
+    // The zone is the last byte (`Z`/`z`) or the last six (`±hh:mm`, ending in a digit), so
+    // whatever lies between byte 19 and the zone must be nothing or `.` and digits; the digits
+    // (at most eight) are checked in the word that ends where the zone starts, without a loop
+    // whose exit would depend on how many there are.
+    let n = b.len();
+    let zone = if matches!(b[n - 1], b'Z' | b'z') {
+        1
+    } else {
+        6
+    };
+    let Some(end) = n.checked_sub(zone).filter(|&e| e >= 19) else {
+        return false;
+    };
+    if zone == 6 && !is_zone(&b[end..]) {
+        return false;
+    }
+    let digits = end.saturating_sub(20);
+    if digits > 8 {
+        return b[19] == b'.' && b[20..end].iter().all(u8::is_ascii_digit);
+    }
+    let last8 = u64::from_le_bytes(b[end - 8..end].try_into().unwrap_or_default());
+    let top = if digits == 0 {
+        0
+    } else {
+        u64::MAX << (64 - 8 * digits)
+    };
+    (end == 19) | ((b[19] == b'.') & (digits > 0) & (non_digits(last8) & top == 0))
 }
+
+/// Days in each month of a common year, by month number (index 0 unused).
+static DAYS_IN_MONTH: [u32; 13] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /// Full-date `YYYY-MM-DD`, calendar checked.
 pub(crate) fn is_date(s: &str) -> bool {
@@ -106,32 +170,53 @@ pub(crate) fn is_time(s: &str) -> bool {
 
 /// 8-4-4-4-12 hexadecimal digits, either case.
 pub(crate) fn is_uuid(s: &str) -> bool {
-    // Branch-free over the digits (this runs on every key of a UUID column).
+    // Branch-free over the digits (this runs on every key of a UUID column): five eight-byte
+    // words cover the 36 bytes, the dashes are compared in place.
     let Ok(b) = <&[u8; 36]>::try_from(s.as_bytes()) else {
         return false;
     };
-    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
-        return false;
-    }
-    let mut bad = 0u8;
-    for p in crate::unique::UUID_DIGITS {
-        bad |= NOT_HEX[b[p] as usize];
-    }
+    let w = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+    // Dashes at 8 and 13 (bytes 0 and 5 of the word at 8), 18 and 23 (bytes 2 and 7 of the
+    // word at 16).
+    const S1: u64 = 0xff | 0xff << 40;
+    const S2: u64 = 0xff << 16 | 0xff << 56;
+    const DASHES: u64 = 0x2d2d_2d2d_2d2d_2d2d;
+    let (w1, w2) = (w(8), w(16));
+    let bad = not_hex8(w(0))
+        | (not_hex8(w1) & !S1)
+        | (not_hex8(w2) & !S2)
+        | not_hex8(w(24))
+        | not_hex8(w(28))
+        | ((w1 ^ DASHES) & S1)
+        | ((w2 ^ DASHES) & S2);
     bad == 0
 }
 
-/// 1 for every byte that is not an ASCII hex digit (either case).
-static NOT_HEX: [u8; 256] = {
-    let mut t = [1u8; 256];
+// The dash masks above assume the digit layout the uniqueness keys decode.
+const _: () = {
     let mut i = 0;
-    while i < 256 {
-        if (i as u8).is_ascii_hexdigit() {
-            t[i] = 0;
-        }
+    while i < 32 {
+        assert!(!matches!(crate::unique::UUID_DIGITS[i], 8 | 13 | 18 | 23));
         i += 1;
     }
-    t
 };
+
+/// The high bit of each byte of `x` that is not an ASCII hex digit of either case; any
+/// non-ASCII byte makes the result non-zero (what it does to the other bytes then is moot).
+#[inline]
+fn not_hex8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // For ASCII bytes, adding 0x80 - lo sets a byte's high bit exactly when the byte is >= lo,
+    // and never carries into the next byte.
+    let ge = |x: u64, lo: u8| x.wrapping_add(ONES * u64::from(0x80 - lo)) & HIGH;
+    let digit = ge(x, b'0') & !ge(x, b'9' + 1);
+    // `| 0x20` folds 'A'..='F' onto 'a'..='f' (the digits are checked on `x` itself, as the fold
+    // also maps some control bytes onto digits).
+    let l = x | (ONES * 0x20);
+    let letter = ge(l, b'a') & !ge(l, b'f' + 1);
+    (x & HIGH) | (!(digit | letter) & HIGH)
+}
 
 /// A deliberately simple email check: exactly one `@`, a non-empty local part, a domain of one or
 /// more non-empty dot-separated labels, and no whitespace or control characters anywhere.
@@ -169,8 +254,143 @@ pub(crate) enum CsvInt {
     Big(f64),
 }
 
+/// The first eight bytes of `b` as a little-endian `u64`; when `b` is shorter, its bytes and
+/// zeros past its end. A few overlapping loads, no loop and no copy.
+#[inline]
+fn load8(b: &[u8]) -> u64 {
+    let n = b.len();
+    if let Some(w) = b.first_chunk::<8>() {
+        u64::from_le_bytes(*w)
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes(b[..4].try_into().unwrap_or_default());
+        let hi = u32::from_le_bytes(b[n - 4..].try_into().unwrap_or_default());
+        u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+    } else if n > 0 {
+        // n = 1, 2, 3: the first, middle and last bytes cover every byte.
+        u64::from(b[0])
+            | u64::from(b[n / 2]) << (8 * (n / 2))
+            | u64::from(b[n - 1]) << (8 * (n - 1))
+    } else {
+        0
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// For each byte of `x`: zero when it is an ASCII digit, else non-zero (high nibble bits only).
+/// A byte >= 0xfa carries into the next byte, which can only make that byte look like a
+/// non-digit; the byte itself is reported as a non-digit, so the first non-digit is always right.
+#[inline]
+fn non_digits(x: u64) -> u64 {
+    const HI: u64 = ONES * 0xf0;
+    ((x & HI) ^ (ONES * 0x30)) | ((x.wrapping_add(ONES * 0x06) & HI) ^ (ONES * 0x30))
+}
+
+/// How many of the first `min(8, b.len())` bytes of `b` are ASCII digits before the first
+/// non-digit, and the loaded word.
+#[inline]
+fn digit_run(b: &[u8]) -> (usize, u64) {
+    let x = load8(b);
+    // Zero bytes past the end are non-digits.
+    ((non_digits(x).trailing_zeros() / 8) as usize, x)
+}
+
+/// The first `n` (1..=8) bytes of `x`, ASCII digits, as a number.
+#[inline]
+fn digits_value(x: u64, n: usize) -> u64 {
+    // Digit values (no borrow: each of the `n` bytes is at least 0x30), shifted up so that the
+    // bytes past the digits drop out and the last digit is the top byte.
+    let shift = 8 * (8 - n);
+    parse8((x - ((ONES * 0x30) >> shift)) << shift)
+}
+
+/// The eight digit values (0..=9) in the bytes of `v`, the first byte most significant.
+#[inline]
+fn parse8(v: u64) -> u64 {
+    // Pairs: byte 2k holds 10 * d[2k] + d[2k + 1] (at most 99, no carry between bytes).
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    const M: u64 = 0x0000_00ff_0000_00ff;
+    let a = (v & M).wrapping_mul(100 + (1_000_000 << 32));
+    let b = ((v >> 16) & M).wrapping_mul(1 + (10_000 << 32));
+    a.wrapping_add(b) >> 32
+}
+
+/// `b` when it is at most 16 bytes: at most 8 digits, or at most 7 digits, a `.` and at most 8
+/// digits, with at least one digit in all: the digits as an integer, how many there are and
+/// how many follow the `.`. `None` for everything else (which may still be a number).
+#[inline]
+fn short_decimal(b: &[u8]) -> Option<(u64, usize, usize)> {
+    let n = b.len();
+    if n == 0 || n > 16 {
+        return None;
+    }
+    // The first eight bytes, and the last `n` (at most eight) bytes in the top of a word: two
+    // loads when `n` >= 8, and the integer part starts at the first byte, the fraction ends at
+    // the last.
+    let (head, tail) = match b.first_chunk::<8>() {
+        Some(h) => (
+            u64::from_le_bytes(*h),
+            u64::from_le_bytes(b[n - 8..].try_into().unwrap_or_default()),
+        ),
+        None => {
+            let x = load8(b);
+            (x, x << (8 * (8 - n)))
+        }
+    };
+    let k = (non_digits(head).trailing_zeros() / 8) as usize;
+    let int = if k == 0 { 0 } else { digits_value(head, k) };
+    if k == n {
+        return Some((int, k, 0));
+    }
+    if k == 8 || b[k] != b'.' {
+        return None;
+    }
+    // The fraction: the top `f` bytes of `tail`.
+    let f = n - k - 1;
+    if f > 8 || k + f == 0 {
+        return None;
+    }
+    let top = if f == 0 { 0 } else { u64::MAX << (64 - 8 * f) };
+    if non_digits(tail) & top != 0 {
+        return None;
+    }
+    let frac = parse8((tail & top) - ((ONES * 0x30) & top));
+    Some((int * POW10_INT[f] + frac, k + f, f))
+}
+
+/// 10^0 ..= 10^8.
+static POW10_INT: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
 /// CSV integer: an optional sign and decimal digits only.
 pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
+    let b = s.as_bytes();
+    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let digits = b.get(sign..).unwrap_or_default();
+    let n = digits.len();
+    if (1..=8).contains(&n) {
+        let (k, x) = digit_run(digits);
+        if k != n {
+            return None;
+        }
+        // Negated without a branch: (v ^ -1) + 1 == -v.
+        let neg = -i64::from(b[0] == b'-');
+        return Some(CsvInt::Int((digits_value(x, n) as i64 ^ neg) - neg));
+    }
+    parse_csv_int_long(s)
+}
+
+/// [`parse_csv_int`] for no digits or more than 8 of them.
+fn parse_csv_int_long(s: &str) -> Option<CsvInt> {
     let b = s.as_bytes();
     let digits = match b.first() {
         Some(b'+' | b'-') => b.get(1..).unwrap_or_default(),
@@ -191,6 +411,26 @@ pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
 
 /// CSV number: `[+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?`, finite.
 pub(crate) fn parse_csv_number(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    if let Some((m, digits, frac)) = b.get(sign..).and_then(short_decimal) {
+        if digits <= 15 {
+            // Exact fast path (Clinger): the digits are an integer below 2^53 and the power of
+            // ten is exact, so one correctly rounded division gives what `str::parse` gives.
+            // (`m` < 2^53 converts exactly through i64, one instruction.) `v` is +0 or above, so
+            // setting the sign bit negates it, without a branch on a sign that is as often `-`
+            // as not in coordinates.
+            let v = (m as i64) as f64 / POW10[frac];
+            let neg = u64::from(b[0] == b'-');
+            return Some(f64::from_bits(v.to_bits() | neg << 63));
+        }
+    }
+    parse_csv_number_general(s)
+}
+
+/// [`parse_csv_number`] for every spelling the short fast path does not take (exponents,
+/// more digits, and everything invalid).
+fn parse_csv_number_general(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let neg = b.first() == Some(&b'-');
     let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
@@ -458,5 +698,514 @@ mod tests {
         assert_eq!(f64_as_i64(1.5), None);
         assert_eq!(f64_as_i64(1e19), None);
         assert_eq!(f64_as_i64(f64::NAN), None);
+    }
+
+    // ---- Differential tests: the fast paths against the straightforward implementations they
+    // replaced (kept here verbatim as references).
+
+    fn two_digits_reference(b: &[u8], i: usize) -> Option<u32> {
+        match (b.get(i), b.get(i + 1)) {
+            (Some(x @ b'0'..=b'9'), Some(y @ b'0'..=b'9')) => {
+                Some(u32::from(x - b'0') * 10 + u32::from(y - b'0'))
+            }
+            _ => None,
+        }
+    }
+
+    fn days_in_month_reference(year: u32, month: u32) -> u32 {
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => 0,
+        }
+    }
+
+    fn parse_date_reference(b: &[u8]) -> Option<usize> {
+        let year = two_digits_reference(b, 0)? * 100 + two_digits_reference(b, 2)?;
+        if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+            return None;
+        }
+        let month = two_digits_reference(b, 5)?;
+        let day = two_digits_reference(b, 8)?;
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month_reference(year, month) {
+            return None;
+        }
+        Some(10)
+    }
+
+    fn parse_partial_time_reference(b: &[u8]) -> Option<usize> {
+        let hour = two_digits_reference(b, 0)?;
+        let minute = two_digits_reference(b, 3)?;
+        let second = two_digits_reference(b, 6)?;
+        if b.get(2) != Some(&b':')
+            || b.get(5) != Some(&b':')
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return None;
+        }
+        let mut i = 8;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+        }
+        Some(i)
+    }
+
+    fn is_zone_reference(b: &[u8]) -> bool {
+        match b {
+            [b'Z'] | [b'z'] => true,
+            [b'+' | b'-', ..] if b.len() == 6 => {
+                matches!((two_digits_reference(b, 1), b.get(3), two_digits_reference(b, 4)), (Some(h), Some(b':'), Some(m)) if h <= 23 && m <= 59)
+            }
+            _ => false,
+        }
+    }
+
+    fn is_date_time_reference(s: &str) -> bool {
+        let b = s.as_bytes();
+        let Some(d) = parse_date_reference(b) else {
+            return false;
+        };
+        if !matches!(b.get(d), Some(b'T' | b't')) {
+            return false;
+        }
+        let rest = b.get(d + 1..).unwrap_or_default();
+        match parse_partial_time_reference(rest) {
+            Some(t) => is_zone_reference(rest.get(t..).unwrap_or_default()),
+            None => false,
+        }
+    }
+
+    static NOT_HEX_REFERENCE: [u8; 256] = {
+        let mut t = [1u8; 256];
+        let mut i = 0;
+        while i < 256 {
+            if (i as u8).is_ascii_hexdigit() {
+                t[i] = 0;
+            }
+            i += 1;
+        }
+        t
+    };
+
+    fn is_uuid_reference(s: &str) -> bool {
+        let Ok(b) = <&[u8; 36]>::try_from(s.as_bytes()) else {
+            return false;
+        };
+        if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+            return false;
+        }
+        let mut bad = 0u8;
+        for p in crate::unique::UUID_DIGITS {
+            bad |= NOT_HEX_REFERENCE[b[p] as usize];
+        }
+        bad == 0
+    }
+
+    fn parse_csv_int_reference(s: &str) -> Option<CsvInt> {
+        let b = s.as_bytes();
+        let digits = match b.first() {
+            Some(b'+' | b'-') => b.get(1..).unwrap_or_default(),
+            _ => b,
+        };
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        match s.parse::<i64>() {
+            Ok(i) => Some(CsvInt::Int(i)),
+            Err(_) => s
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(CsvInt::Big),
+        }
+    }
+
+    fn parse_csv_number_reference(s: &str) -> Option<f64> {
+        let b = s.as_bytes();
+        let neg = b.first() == Some(&b'-');
+        let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+        let int_start = i;
+        let mut m = 0u64;
+        while let Some(&d @ b'0'..=b'9') = b.get(i) {
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            i += 1;
+        }
+        let mut mantissa_digits = i - int_start;
+        let mut frac_digits = 0;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let frac_start = i;
+            while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                m = m.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                i += 1;
+            }
+            frac_digits = i - frac_start;
+            mantissa_digits += frac_digits;
+        }
+        if mantissa_digits == 0 {
+            return None;
+        }
+        if i == b.len() && mantissa_digits <= 15 {
+            let v = m as f64 / POW10[frac_digits];
+            return Some(if neg { -v } else { v });
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let exp_start = i;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            if i == exp_start {
+                return None;
+            }
+        }
+        if i != b.len() {
+            return None;
+        }
+        s.parse::<f64>().ok().filter(|f| f.is_finite())
+    }
+
+    /// xorshift64: small, seeded, reproducible.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len() as u64) as usize]
+        }
+        fn digits(&mut self, n: u64, out: &mut String) {
+            for _ in 0..n {
+                out.push(char::from(b'0' + self.below(10) as u8));
+            }
+        }
+    }
+
+    /// Characters standing in for the bytes >= 0x80 (a `&str` holds only whole characters):
+    /// two-, three- and four-byte UTF-8 with high and low continuation bytes.
+    const WIDE: [char; 7] = [
+        'é',
+        'ÿ',
+        '\u{7ff}',
+        '\u{fff}',
+        '\u{ffff}',
+        '٣',
+        '\u{10ffff}',
+    ];
+
+    /// Calls `f` on every one-byte variation of `sample`: each byte replaced by every byte value
+    /// (bytes >= 0x80 by a wide character), removed, and each byte value inserted before it;
+    /// and on every prefix.
+    fn variations(sample: &str, mut f: impl FnMut(&str)) {
+        let b = sample.as_bytes();
+        for p in 0..=b.len() {
+            f(&sample[..p]);
+            for v in 0..=255u8 {
+                let mut t: Vec<u8> = Vec::with_capacity(b.len() + 4);
+                let with = |t: &mut Vec<u8>| {
+                    if v < 0x80 {
+                        t.push(v);
+                    } else {
+                        let c = WIDE[usize::from(v) % WIDE.len()];
+                        t.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                    }
+                };
+                // Replace byte p.
+                if p < b.len() {
+                    t.extend_from_slice(&b[..p]);
+                    with(&mut t);
+                    t.extend_from_slice(&b[p + 1..]);
+                    if let Ok(s) = std::str::from_utf8(&t) {
+                        f(s);
+                    }
+                    t.clear();
+                }
+                // Insert before byte p (after the end for p == len).
+                if v % 4 == 0 || v < 0x80 {
+                    t.extend_from_slice(&b[..p]);
+                    with(&mut t);
+                    t.extend_from_slice(&b[p..]);
+                    if let Ok(s) = std::str::from_utf8(&t) {
+                        f(s);
+                    }
+                }
+            }
+            if p < b.len() {
+                let mut t = b.to_vec();
+                t.remove(p);
+                if let Ok(s) = std::str::from_utf8(&t) {
+                    f(s);
+                }
+            }
+        }
+    }
+
+    fn same_number(s: &str) {
+        assert_eq!(
+            parse_csv_number(s).map(f64::to_bits),
+            parse_csv_number_reference(s).map(f64::to_bits),
+            "{s:?}"
+        );
+    }
+
+    fn same_int(s: &str) {
+        let bits = |v: Option<CsvInt>| match v {
+            Some(CsvInt::Int(i)) => Some((0, i as u64)),
+            Some(CsvInt::Big(f)) => Some((1, f.to_bits())),
+            None => None,
+        };
+        assert_eq!(
+            bits(parse_csv_int(s)),
+            bits(parse_csv_int_reference(s)),
+            "{s:?}"
+        );
+    }
+
+    /// A number spelling from parts that are mostly valid: sign, integer digits (leading
+    /// zeros now and then), dot, fraction digits, exponent.
+    fn number_like(r: &mut Rng, t: &mut String) {
+        t.clear();
+        t.push_str(r.pick(&["", "", "-", "+", "--", "+-"]));
+        let lens = [0, 1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 20];
+        let int = lens[r.below(lens.len() as u64) as usize];
+        if r.below(4) == 0 {
+            t.push_str(r.pick(&["0", "00", "0000000000"]));
+        }
+        r.digits(int, t);
+        if r.below(3) != 0 {
+            t.push('.');
+            let frac = lens[r.below(lens.len() as u64) as usize];
+            r.digits(frac, t);
+        }
+        if r.below(5) == 0 {
+            t.push_str(r.pick(&["e", "E", "e+", "e-", "E-"]));
+            let exp = r.below(5);
+            if r.below(8) == 0 {
+                t.push_str(r.pick(&["308", "309", "400", "324", "-330", "99999999999"]));
+            } else {
+                r.digits(exp, t);
+            }
+        }
+        if r.below(16) == 0 {
+            t.push_str(r.pick(&[" ", ".", "x", "e", "\u{0}", "é"]));
+        }
+    }
+
+    #[test]
+    fn csv_number_fast_path_matches_reference() {
+        let samples = [
+            "-12.345678",
+            "123.456789",
+            "1234",
+            "12.50",
+            "0",
+            "-0",
+            "+0",
+            "-0.0",
+            ".5",
+            "5.",
+            "-.5",
+            "+.5",
+            "1e5",
+            "1.5E-3",
+            "1e308",
+            "1e309",
+            "999999999999999",
+            "9999999999999999",
+            "12345678901234567",
+            "99999999999999999999",
+            "9007199254740993",
+            "0.000000000000001",
+            "123456789012345.6",
+            "1234567.123456789",
+            // 16 digits above 2^53: converting and dividing rounds twice and misses.
+            "98174126173.98395",
+            "94146564264271.75",
+            "94310916.54482977",
+        ];
+        for s in samples {
+            variations(s, same_number);
+        }
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut t = String::new();
+        for _ in 0..200_000 {
+            number_like(&mut r, &mut t);
+            same_number(&t);
+        }
+        // 14..=17 significant digits with the dot anywhere: both sides of the exact path's
+        // 15-digit limit, where a second rounding would show.
+        for _ in 0..100_000 {
+            t.clear();
+            let n = 14 + r.below(4) as usize;
+            r.digits(n as u64, &mut t);
+            t.insert(r.below(n as u64 + 1) as usize, '.');
+            same_number(&t);
+        }
+        // Short strings over a small alphabet: every odd corner of the grammar.
+        let alphabet = b"0123456789.+-eE x";
+        for _ in 0..200_000 {
+            t.clear();
+            for _ in 0..r.below(19) {
+                t.push(char::from(
+                    alphabet[r.below(alphabet.len() as u64) as usize],
+                ));
+            }
+            same_number(&t);
+        }
+    }
+
+    #[test]
+    fn csv_int_fast_path_matches_reference() {
+        let samples = [
+            "1",
+            "3600000",
+            "-7",
+            "+7",
+            "-0",
+            "0000000000000000",
+            "1234567890123456",
+            "9999999999999999",
+            "12345678901234567",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "99999999999999999999",
+        ];
+        for s in samples {
+            variations(s, same_int);
+        }
+        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        let mut t = String::new();
+        for _ in 0..300_000 {
+            number_like(&mut r, &mut t);
+            same_int(&t);
+            t.clear();
+            t.push_str(r.pick(&["", "", "-", "+", "-+"]));
+            let n = r.below(22);
+            r.digits(n, &mut t);
+            same_int(&t);
+        }
+    }
+
+    /// A date-time with every field drawn around (and past) its limits.
+    fn date_time_like(r: &mut Rng, t: &mut String) {
+        use std::fmt::Write;
+        t.clear();
+        let year = r.pick(&[
+            "2024", "2025", "1900", "2000", "0000", "9999", "2023", "1600",
+        ]);
+        let _ = write!(
+            t,
+            "{year}-{:02}-{:02}{}{:02}:{:02}:{:02}",
+            r.below(14),
+            r.below(33),
+            r.pick(&["T", "t", "T", " ", "_"]),
+            r.below(26),
+            r.below(62),
+            r.below(62)
+        );
+        match r.below(4) {
+            0 => {}
+            1 => t.push('.'),
+            _ => {
+                t.push('.');
+                let n = r.below(12);
+                r.digits(n, t);
+            }
+        }
+        match r.below(6) {
+            0 => t.push('Z'),
+            1 => t.push('z'),
+            2 => {}
+            3 => t.push_str(r.pick(&["ZZ", "Z ", "+0530", "+05:3", "X", "+05:30:00"])),
+            _ => {
+                let _ = write!(
+                    t,
+                    "{}{:02}:{:02}",
+                    r.pick(&["+", "-", "*"]),
+                    r.below(26),
+                    r.below(62)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn date_time_fast_path_matches_reference() {
+        let same = |s: &str| assert_eq!(is_date_time(s), is_date_time_reference(s), "{s:?}");
+        for s in [
+            "2025-03-14T10:15:30.123Z",
+            "2025-03-14T10:15:30Z",
+            "2025-03-14t10:15:30.123456z",
+            "2024-02-29T23:59:60+05:30",
+            "2000-02-29T00:00:00-23:59",
+            "1900-02-28T00:00:00.5Z",
+            "2025-12-31T23:59:59.123456789012-00:00",
+        ] {
+            assert!(is_date_time_reference(s), "{s}");
+            variations(s, same);
+        }
+        let mut r = Rng(0x853c_49e6_748f_ea9b);
+        let mut t = String::new();
+        for _ in 0..300_000 {
+            date_time_like(&mut r, &mut t);
+            same(&t);
+        }
+    }
+
+    #[test]
+    fn uuid_fast_path_matches_reference() {
+        let same = |s: &str| assert_eq!(is_uuid(s), is_uuid_reference(s), "{s:?}");
+        for s in [
+            "123e4567-e89b-12d3-a456-426614174000",
+            "ABCDEF01-2345-6789-ABCD-EF0123456789",
+            "abcdef01-2345-6789-abcd-ef0123456789",
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-FFFF-ffff-FFFF-ffffffffffff",
+        ] {
+            assert!(is_uuid_reference(s), "{s}");
+            variations(s, same);
+        }
+        // Random 36-byte strings of hex digits of either case, dashes and their neighbours
+        // ('/', ':', '@', 'G', '`', 'g' and the control bytes `| 0x20` folds onto digits).
+        let alphabet = b"0123456789abcdefABCDEF-/:@G`g\x10\x19\x7f,.";
+        let mut r = Rng(0xdead_beef_cafe_f00d);
+        let mut t = String::new();
+        for _ in 0..200_000 {
+            t.clear();
+            for p in 0..36 {
+                let c = if matches!(p, 8 | 13 | 18 | 23) && r.below(8) != 0 {
+                    b'-'
+                } else if r.below(64) == 0 {
+                    alphabet[r.below(alphabet.len() as u64) as usize]
+                } else {
+                    alphabet[r.below(22) as usize]
+                };
+                t.push(char::from(c));
+            }
+            same(&t);
+        }
     }
 }
