@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use crate::batch::{key_hash, RowBatch, RowMeta};
+use crate::batch::{key_hash as batch_key_hash, RowBatch, RowMeta};
 use crate::error::{Error, Result};
 use crate::format::{self, Chunk, CsvRows, Framer, FramerOptions, ResumePoint};
 use crate::schema::{CsvColumns, Schema};
@@ -105,6 +105,65 @@ struct Ctx<'s> {
     rows: RowsKept,
     /// The uniqueness constraints whose keys the validators read.
     constraints: Vec<Vec<usize>>,
+}
+
+impl Ctx<'_> {
+    /// Values a batch row holds: every field, or none when the pass keeps no cells.
+    fn batch_columns(&self) -> usize {
+        match self.rows {
+            RowsKept::All => self.schema.fields().len(),
+            RowsKept::KeysOnly => 0,
+        }
+    }
+
+    /// Whether valid rows are recorded: a pass that neither stores rows nor checks keys only
+    /// counts them.
+    fn keeps_rows(&self) -> bool {
+        self.rows == RowsKept::All || !self.constraints.is_empty()
+    }
+}
+
+impl ChunkResult {
+    /// Records a row just read: a valid one's keys and cells (as far as the pass keeps them),
+    /// an invalid one's place.
+    #[inline]
+    fn record(
+        &mut self,
+        ctx: &Ctx<'_>,
+        valid: bool,
+        cells: &[Cell<'_>],
+        row: u64,
+        line: u64,
+        raw: Range<u32>,
+    ) {
+        if !valid {
+            self.failed.push((row, Some(line), raw));
+            return;
+        }
+        self.valid += 1;
+        if !ctx.keeps_rows() {
+            return;
+        }
+        if !ctx.constraints.is_empty() {
+            self.keys.push_row(cells, &ctx.constraints);
+        }
+        // The sink's key hash, only for rows that are kept whole.
+        let key_hash = match (ctx.rows, ctx.schema.primary_key()) {
+            (RowsKept::All, Some(k)) => batch_key_hash(cells, k),
+            _ => 0,
+        };
+        self.batch.push(
+            cells.get(..ctx.batch_columns()).unwrap_or(cells),
+            RowMeta {
+                row,
+                line: Some(line),
+                raw,
+                // The batch's first (only) chunk: its bytes are attached once the rows are read.
+                chunk: 0,
+                key_hash,
+            },
+        );
+    }
 }
 
 /// Runs one pass over `reader`. `on_chunk` receives every chunk's results in file order, and may stop the pass.
@@ -351,19 +410,12 @@ impl Scratch {
 /// invalid UTF-8 is the pass's `CORRUPTED_FILE` error here.
 fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkResult> {
     let text = format::chunk_utf8(&chunk)?;
-    let ncols = match ctx.rows {
-        RowsKept::All => ctx.schema.fields().len(),
-        RowsKept::KeysOnly => 0,
-    };
-    let has_keys = !ctx.constraints.is_empty();
-    // A pass that neither stores rows nor checks keys only counts them.
-    let keep_rows = ctx.rows == RowsKept::All || has_keys;
     let mut out = ChunkResult {
         end: chunk.end,
         rows: 0,
         valid: 0,
-        batch: if keep_rows {
-            s.new_batch(ncols, chunk.data.len())
+        batch: if ctx.keeps_rows() {
+            s.new_batch(ctx.batch_columns(), chunk.data.len())
         } else {
             RowBatch::new(0)
         },
@@ -373,13 +425,6 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
         data: Arc::new(Vec::new()),
         is_last: chunk.is_last,
     };
-    // The batch's first (only) chunk: its bytes are attached once the rows are read.
-    let chunk_idx = 0;
-    // The sink's key hash, only for rows that are kept whole.
-    let key = ctx
-        .schema
-        .primary_key()
-        .filter(|_| ctx.rows == RowsKept::All);
     let view = &chunk;
     let mut rel_row = 0u64;
     match ctx.format {
@@ -423,28 +468,8 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
                         false
                     }
                 };
-                if valid && !keep_rows {
-                    out.valid += 1;
-                } else if valid {
-                    out.valid += 1;
-                    if has_keys {
-                        out.keys.push_row(&cells, &ctx.constraints);
-                    }
-                    let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
-                    out.batch.push(
-                        &cells[..ncols],
-                        RowMeta {
-                            row: rel_row,
-                            line: Some(raw.line),
-                            raw: range,
-                            chunk: chunk_idx,
-                            key_hash: h,
-                        },
-                    );
-                } else {
-                    debug_assert!(out.errors.len() > before);
-                    out.failed.push((rel_row, Some(raw.line), range));
-                }
+                debug_assert!(valid || out.errors.len() > before);
+                out.record(ctx, valid, &cells, rel_row, raw.line, range);
                 s.cells = recycle(cells);
                 tape_store = Some(tape.reset());
             }
@@ -472,27 +497,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
                     &mut cells,
                     &mut out.errors,
                 );
-                if valid && !keep_rows {
-                    out.valid += 1;
-                } else if valid {
-                    out.valid += 1;
-                    if has_keys {
-                        out.keys.push_row(&cells, &ctx.constraints);
-                    }
-                    let h = key.map(|k| key_hash(&cells, k)).unwrap_or(0);
-                    out.batch.push(
-                        &cells[..ncols],
-                        RowMeta {
-                            row: rel_row,
-                            line: Some(line),
-                            raw: range,
-                            chunk: chunk_idx,
-                            key_hash: h,
-                        },
-                    );
-                } else {
-                    out.failed.push((rel_row, Some(line), range));
-                }
+                out.record(ctx, valid, &cells, rel_row, line, range);
                 s.cells = recycle(cells);
             }
         }

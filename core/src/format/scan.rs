@@ -67,23 +67,7 @@ impl CsvScan {
                 return None;
             }
             if self.in_quotes {
-                if self.quote_pending {
-                    self.quote_pending = false;
-                    if buf[*pos] == b'"' {
-                        // `""`: an escaped quote, still inside the field.
-                        *pos += 1;
-                    } else {
-                        self.in_quotes = false;
-                    }
-                    continue;
-                }
-                match memchr(b'"', &buf[*pos..]) {
-                    Some(i) => {
-                        *pos += i + 1;
-                        self.quote_pending = true;
-                    }
-                    None => *pos = buf.len(),
-                }
+                self.step_in_quotes(buf, pos, buf.len());
                 continue;
             }
             if self.cr_pending {
@@ -124,22 +108,7 @@ impl CsvScan {
         let mut last = None;
         while *pos < upto {
             if self.in_quotes {
-                if self.quote_pending {
-                    self.quote_pending = false;
-                    if buf[*pos] == b'"' {
-                        *pos += 1;
-                    } else {
-                        self.in_quotes = false;
-                    }
-                    continue;
-                }
-                match memchr(b'"', &buf[*pos..upto]) {
-                    Some(i) => {
-                        *pos += i + 1;
-                        self.quote_pending = true;
-                    }
-                    None => *pos = upto,
-                }
+                self.step_in_quotes(buf, pos, upto);
                 continue;
             }
             if self.cr_pending {
@@ -176,6 +145,29 @@ impl CsvScan {
             }
         }
         last
+    }
+
+    /// One step inside a quoted field, within `buf[*pos..end]` (`*pos < end`): after a quote,
+    /// whether it closes the field or starts a `""` escape; else on to the next quote.
+    #[inline]
+    fn step_in_quotes(&mut self, buf: &[u8], pos: &mut usize, end: usize) {
+        if self.quote_pending {
+            self.quote_pending = false;
+            if buf[*pos] == b'"' {
+                // `""`: an escaped quote, still inside the field.
+                *pos += 1;
+            } else {
+                self.in_quotes = false;
+            }
+            return;
+        }
+        match memchr(b'"', &buf[*pos..end]) {
+            Some(i) => {
+                *pos += i + 1;
+                self.quote_pending = true;
+            }
+            None => *pos = end,
+        }
     }
 
     /// At the end of input: a quoted field is still open (its opening quote's position).
