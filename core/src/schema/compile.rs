@@ -548,11 +548,8 @@ fn json_property(name: &str, def: &Doc, required: bool) -> Res<(Field, Checks)> 
                 .iter()
                 .map(|v| json_enum_value(path, "enum", v, check_ty, nullable))
                 .collect::<Res<Vec<_>>>()?;
-            checks.allowed = Some(Allowed {
-                text: enum_text(&values),
-                values,
-                is_const: false,
-            });
+            let text = enum_text(&values);
+            checks.allowed = Some(Allowed::new(values, text, false));
         }
         (Some(other), None) => {
             return Err(format!(
@@ -565,11 +562,7 @@ fn json_property(name: &str, def: &Doc, required: bool) -> Res<(Field, Checks)> 
                 Doc::Str(s) => quote_plain(s),
                 other => other.to_string(),
             };
-            checks.allowed = Some(Allowed {
-                values: vec![value],
-                text,
-                is_const: true,
-            });
+            checks.allowed = Some(Allowed::new(vec![value], text, true));
         }
         (None, None) => {}
     }
@@ -882,11 +875,8 @@ fn table_field(i: usize, def: &Doc) -> Res<(Field, Checks)> {
                     )),
                 })
                 .collect::<Res<Vec<_>>>()?;
-            checks.allowed = Some(Allowed {
-                text: enum_text(&values),
-                values,
-                is_const: false,
-            });
+            let text = enum_text(&values);
+            checks.allowed = Some(Allowed::new(values, text, false));
         }
     }
     Ok((

@@ -248,6 +248,48 @@ pub(crate) struct Allowed {
     pub(crate) text: String,
     /// Came from `const`.
     pub(crate) is_const: bool,
+    /// The string values as (their first eight bytes, zero-padded, as a number; their length;
+    /// their position in `values`): most are told apart by the first two alone.
+    strs: Vec<(u64, usize, usize)>,
+}
+
+impl Allowed {
+    pub(crate) fn new(values: Vec<EnumValue>, text: String, is_const: bool) -> Self {
+        let strs = values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| match v {
+                EnumValue::Str(s) => Some((head_word(s), s.len(), i)),
+                _ => None,
+            })
+            .collect();
+        Allowed {
+            values,
+            text,
+            is_const,
+            strs,
+        }
+    }
+
+    /// Whether the string `s` is one of the values.
+    #[inline]
+    pub(crate) fn has_str(&self, s: &str) -> bool {
+        let w = head_word(s);
+        self.strs.iter().any(|&(hw, len, i)| {
+            hw == w
+                && len == s.len()
+                && (len <= 8 || matches!(self.values.get(i), Some(EnumValue::Str(v)) if v == s))
+        })
+    }
+}
+
+/// The first eight bytes of `s` (fewer zero-padded) as a little-endian number.
+#[inline]
+fn head_word(s: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_le_bytes(b)
 }
 
 /// A compiled pattern and its source.

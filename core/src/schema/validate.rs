@@ -197,10 +197,10 @@ fn cell_passes(checks: &Checks, cell: &Cell<'_>) -> bool {
         Cell::Null | Cell::Bool(_) => true,
     };
     typed
-        && checks
-            .allowed
-            .as_ref()
-            .is_none_or(|a| a.values.iter().any(|v| enum_eq(v, cell)))
+        && checks.allowed.as_ref().is_none_or(|a| match *cell {
+            Cell::Str(s) => a.has_str(s),
+            _ => a.values.iter().any(|v| enum_eq(v, cell)),
+        })
 }
 
 /// [`check_length`] finds nothing.
@@ -946,7 +946,7 @@ mod tests {
                 "t":{"type":"string","format":"date-time","enum":["2025-01-01T00:00:00Z","x"]},
                 "i":{"type":"integer","minimum":-3,"exclusiveMaximum":7},
                 "n":{"type":"number","exclusiveMinimum":-1.5,"maximum":2.25},
-                "e":{"enum":[1,"a",null,true,2.5]},
+                "e":{"enum":[1,"a",null,true,2.5,"abcdefghij"]},
                 "c":{"const":3}}}"#,
         )
         .unwrap();
@@ -954,6 +954,11 @@ mod tests {
         let strs = [
             "",
             "a",
+            "a\0",
+            "1",
+            "abcdefgh",
+            "abcdefghij",
+            "abcdefghiX",
             "ab",
             "abc",
             "abcde",
