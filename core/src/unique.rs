@@ -1,5 +1,9 @@
 //! Exact in-memory uniqueness sets, compact: a UUID key is kept as 16 bytes, any other key as a
 //! 64-bit hash with its text in one arena (a hash match is confirmed against the text).
+//!
+//! The work is split where it can run: each validating thread reads its chunk's keys
+//! ([`ChunkKeys`]: parsed, hashed, joined), and the in-order merge only inserts them
+//! ([`UniqueTracker::check_keys`]), so the first occurrence in file order wins.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};

@@ -10,6 +10,7 @@
 //! Prints one JSON line: raw and one-core validation in MiB/s (best of the runs, alternated) and
 //! their ratio, plus two-thread validation by wall time (which a busy machine does skew).
 //! `--only 1core` runs nothing but one-core validation (`--runs` times), for a profiler.
+//! `--schema PATH` validates against another schema than `pop` 1.0 (e.g. without its key).
 
 use std::time::Instant;
 
@@ -40,6 +41,7 @@ fn main() {
     let mut runs = 7usize;
     let mut format = Format::Csv;
     let mut only_1core = false;
+    let mut schema_doc = POP.to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
@@ -50,6 +52,10 @@ fn main() {
             "--rows" => rows = value("--rows").parse().expect("--rows N"),
             "--runs" => runs = value("--runs").parse().expect("--runs N"),
             "--format" => format = value("--format").parse().expect("--format ndjson|json|csv"),
+            "--schema" => {
+                let path = value("--schema");
+                schema_doc = std::fs::read_to_string(&path).expect("--schema PATH: readable");
+            }
             "--only" => {
                 let what = value("--only");
                 assert!(what == "1core", "--only takes 1core");
@@ -69,7 +75,7 @@ fn main() {
         &mut data,
     )
     .expect("generate");
-    let schema = Schema::compile(POP).expect("pop schema");
+    let schema = Schema::compile(&schema_doc).expect("schema");
     let lib_format: bulk_ingest::Format = format.as_str().parse().expect("format");
     let validate = |threads: usize| {
         let opts = ValidateOptions {
