@@ -21,6 +21,9 @@ mod types;
 mod unique;
 mod validate;
 
+#[cfg(test)]
+mod test_rng;
+
 pub use batch::{ColumnType, RowBatch, RowMeta, SinkTable};
 pub use error::{Error, Result, ERROR_CODES};
 pub use ingestor::{

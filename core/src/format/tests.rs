@@ -998,16 +998,7 @@ fn precheck_counts_rows_like_the_iterators() {
 
 // ---------------------------------------------------------------- robustness
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::test_rng::Rng;
 
 #[test]
 fn random_bytes_never_panic_and_chunking_never_changes_rows() {
@@ -1261,13 +1252,8 @@ fn csv_fields_agree_with_csv_core_for_every_mix_of_quoted_and_plain_records() {
         "\"a\"\"\",b,c",
     ];
     let terms: [&str; 4] = ["\n", "\r\n", "\r", "\n\n"];
-    let mut seed = 0x9e37_79b9_u64;
-    let mut next = |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    };
+    let mut rng = Rng(0x9e37_79b9_u64);
+    let mut next = |n: usize| rng.index(n);
     let mut s = String::from("h1,h2,h3\n");
     for _ in 0..300 {
         s.push_str(pieces[next(pieces.len())]);

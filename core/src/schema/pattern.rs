@@ -430,23 +430,7 @@ mod tests {
         assert!(!m.is_match("A") && !m.is_match("Abc") && !m.is_match("A1b"));
     }
 
-    /// xorshift64*: a seeded stream of numbers for reproducible random strings.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-            from[self.below(from.len())]
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// Characters random strings are made of: the pattern's own, plus ASCII and non-ASCII
     /// letters and digits, whitespace and the characters case folding reaches.
@@ -474,7 +458,7 @@ mod tests {
                 continue;
             }
             let extra = max.saturating_sub(min).min(4);
-            for _ in 0..min + rng.below(extra + 1) {
+            for _ in 0..min + rng.index(extra + 1) {
                 s.push(char::from(rng.pick(&members)));
             }
         }
@@ -483,9 +467,9 @@ mod tests {
 
     fn mutate(s: &str, chars: &[char], rng: &mut Rng) -> String {
         let mut v: Vec<char> = s.chars().collect();
-        for _ in 0..rng.below(3) + 1 {
-            let at = rng.below(v.len() + 1);
-            match rng.below(3) {
+        for _ in 0..rng.index(3) + 1 {
+            let at = rng.index(v.len() + 1);
+            match rng.index(3) {
                 0 => v.insert(at, rng.pick(chars)),
                 1 if at < v.len() => {
                     v.remove(at);
@@ -508,7 +492,7 @@ mod tests {
                 let s: String = match (&m, i % 3) {
                     (Matcher::Template(t), 0) => sample(t, &mut rng),
                     (Matcher::Template(t), 1) => mutate(&sample(t, &mut rng), &chars, &mut rng),
-                    _ => (0..rng.below(12))
+                    _ => (0..rng.index(12))
                         .map(|_| rng.pick(&chars))
                         .collect::<String>(),
                 };

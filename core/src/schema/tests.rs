@@ -1572,20 +1572,7 @@ fn dialects_can_be_forced_and_named() {
 // ------------------------------------------------------------------------------------------------
 // robustness
 
-/// A small deterministic generator (xorshift), so the test needs no extra dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use crate::test_rng::Rng;
 
 #[test]
 fn garbage_tapes_and_ends_never_panic() {

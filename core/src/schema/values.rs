@@ -522,7 +522,7 @@ mod tests {
 
     #[test]
     fn csv_numbers_match_str_parse_bit_for_bit() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::test_rng::Rng(0x2545_f491_4f6c_dd1d);
         let mut cases: Vec<String> = [
             "0",
             "-0",
@@ -547,9 +547,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let digits = (x % 17) as usize;
             let frac = (x >> 8) as usize % (digits + 1);
             let n = (x >> 16) % 10u64.pow(digits.min(18) as u32).max(1);
@@ -880,26 +878,12 @@ mod tests {
         s.parse::<f64>().ok().filter(|f| f.is_finite())
     }
 
-    /// xorshift64: small, seeded, reproducible.
-    struct Rng(u64);
+    use crate::test_rng::Rng;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-            items[self.below(items.len() as u64) as usize]
-        }
-        fn digits(&mut self, n: u64, out: &mut String) {
-            for _ in 0..n {
-                out.push(char::from(b'0' + self.below(10) as u8));
-            }
+    /// `n` random decimal digits.
+    fn digits(r: &mut Rng, n: u64, out: &mut String) {
+        for _ in 0..n {
+            out.push(char::from(b'0' + r.below(10) as u8));
         }
     }
 
@@ -993,11 +977,11 @@ mod tests {
         if r.below(4) == 0 {
             t.push_str(r.pick(&["0", "00", "0000000000"]));
         }
-        r.digits(int, t);
+        digits(r, int, t);
         if r.below(3) != 0 {
             t.push('.');
             let frac = lens[r.below(lens.len() as u64) as usize];
-            r.digits(frac, t);
+            digits(r, frac, t);
         }
         if r.below(5) == 0 {
             t.push_str(r.pick(&["e", "E", "e+", "e-", "E-"]));
@@ -1005,7 +989,7 @@ mod tests {
             if r.below(8) == 0 {
                 t.push_str(r.pick(&["308", "309", "400", "324", "-330", "99999999999"]));
             } else {
-                r.digits(exp, t);
+                digits(r, exp, t);
             }
         }
         if r.below(16) == 0 {
@@ -1059,7 +1043,7 @@ mod tests {
         for _ in 0..100_000 {
             t.clear();
             let n = 14 + r.below(4) as usize;
-            r.digits(n as u64, &mut t);
+            digits(&mut r, n as u64, &mut t);
             t.insert(r.below(n as u64 + 1) as usize, '.');
             same_number(&t);
         }
@@ -1104,7 +1088,7 @@ mod tests {
             t.clear();
             t.push_str(r.pick(&["", "", "-", "+", "-+"]));
             let n = r.below(22);
-            r.digits(n, &mut t);
+            digits(&mut r, n, &mut t);
             same_int(&t);
         }
     }
@@ -1132,7 +1116,7 @@ mod tests {
             _ => {
                 t.push('.');
                 let n = r.below(12);
-                r.digits(n, t);
+                digits(r, n, t);
             }
         }
         match r.below(6) {
