@@ -17,6 +17,7 @@ use crate::format::{self, Chunk, CsvRows, Framer, FramerOptions, ResumePoint};
 use crate::schema::{CsvColumns, Schema};
 use crate::types::{Cell, Format, RowError, RowErrorCode};
 use crate::unique::{ChunkKeys, KeyScope, UniqueTracker};
+use simd_json::{Node, StaticNode};
 
 /// How to run a pass.
 #[derive(Debug, Clone, Copy)]
@@ -378,6 +379,8 @@ struct Scratch {
     row: Vec<u8>,
     buffers: Option<simd_json::Buffers>,
     tape: Option<simd_json::Tape<'static>>,
+    /// The tape of a flat row (`format::flat_object`).
+    flat: Vec<Node<'static>>,
     cells: Vec<Cell<'static>>,
     /// The last chunk's bytes, rows and batch text, to size the next chunk's batch up front
     /// (growing it by doubling showed up as copies and page faults).
@@ -443,35 +446,51 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
             for raw in rows {
                 rel_row += 1;
                 let range = range_in(&view.data, raw.bytes);
-                s.row.clear();
-                s.row.extend_from_slice(raw.bytes);
-                let mut tape = tape_store
-                    .take()
-                    .unwrap_or_else(simd_json::Tape::null)
-                    .reset();
                 let mut cells: Vec<Cell<'_>> = std::mem::take(&mut s.cells);
                 let before = out.errors.len();
-                let valid = match simd_json::fill_tape(&mut s.row, &mut buffers, &mut tape) {
-                    Ok(()) => ctx.schema.validate_json(
-                        &tape.0,
+                // The common flat row is read straight from the chunk; any other goes through
+                // simd-json (see `format::flat`).
+                let mut flat: Vec<Node<'_>> = std::mem::take(&mut s.flat);
+                let line = text.get(range.start as usize..range.end as usize);
+                let valid = if line.is_some_and(|l| format::flat_object(l, &mut flat)) {
+                    ctx.schema.validate_json(
+                        &flat,
                         rel_row,
                         Some(raw.line),
                         &mut cells,
                         &mut out.errors,
-                    ),
-                    Err(e) => {
-                        out.errors.push(malformed(
+                    )
+                } else {
+                    s.row.clear();
+                    s.row.extend_from_slice(raw.bytes);
+                    let mut tape = tape_store
+                        .take()
+                        .unwrap_or_else(simd_json::Tape::null)
+                        .reset();
+                    let valid = match simd_json::fill_tape(&mut s.row, &mut buffers, &mut tape) {
+                        Ok(()) => ctx.schema.validate_json(
+                            &tape.0,
                             rel_row,
-                            raw.line,
-                            &format!("not valid JSON: {e}"),
-                        ));
-                        false
-                    }
+                            Some(raw.line),
+                            &mut cells,
+                            &mut out.errors,
+                        ),
+                        Err(e) => {
+                            out.errors.push(malformed(
+                                rel_row,
+                                raw.line,
+                                &format!("not valid JSON: {e}"),
+                            ));
+                            false
+                        }
+                    };
+                    tape_store = Some(tape.reset());
+                    valid
                 };
                 debug_assert!(valid || out.errors.len() > before);
                 out.record(ctx, valid, &cells, rel_row, raw.line, range);
                 s.cells = recycle(cells);
-                tape_store = Some(tape.reset());
+                s.flat = recycle_nodes(flat);
             }
             s.buffers = Some(buffers);
             s.tape = tape_store;
@@ -514,6 +533,15 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
 fn recycle(mut cells: Vec<Cell<'_>>) -> Vec<Cell<'static>> {
     cells.clear();
     cells.into_iter().map(|_| Cell::Null).collect()
+}
+
+/// [`recycle`] for a flat row's tape.
+fn recycle_nodes(mut nodes: Vec<Node<'_>>) -> Vec<Node<'static>> {
+    nodes.clear();
+    nodes
+        .into_iter()
+        .map(|_| Node::Static(StaticNode::Null))
+        .collect()
 }
 
 fn range_in(data: &[u8], part: &[u8]) -> Range<u32> {

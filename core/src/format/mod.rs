@@ -36,6 +36,7 @@
 
 #![allow(dead_code)]
 
+mod flat;
 mod framer;
 mod rows;
 mod scan;
@@ -44,6 +45,7 @@ mod tests;
 
 use std::io::Read;
 
+pub(crate) use flat::object as flat_object;
 pub(crate) use framer::chunk_utf8;
 pub use framer::Framer;
 #[allow(unused_imports)] // the public API; users are being written

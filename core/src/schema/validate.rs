@@ -510,8 +510,15 @@ impl Plan {
             (FieldType::Integer | FieldType::Year, Node::Static(StaticNode::I64(i))) => {
                 Cell::Int(*i)
             }
+            // simd-json reads a non-negative integer as `U64`.
+            (FieldType::Integer | FieldType::Year, Node::Static(StaticNode::U64(u)))
+                if *u <= i64::MAX as u64 =>
+            {
+                Cell::Int(*u as i64)
+            }
             (FieldType::Number, Node::Static(StaticNode::F64(f))) => Cell::Num(*f),
             (FieldType::Number, Node::Static(StaticNode::I64(i))) => Cell::Num(*i as f64),
+            (FieldType::Number, Node::Static(StaticNode::U64(u))) => Cell::Num(*u as f64),
             _ => return self.json_value_any(field, checks, node, sink, out),
         };
         check_cell(field, checks, out, sink);
