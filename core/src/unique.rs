@@ -69,6 +69,11 @@ pub(crate) struct U128Set {
 }
 
 impl U128Set {
+    /// Whether `more` keys fit without growing.
+    pub fn has_room(&self, more: usize) -> bool {
+        (self.len + more) * 4 <= self.slots.len() * 3
+    }
+
     /// Makes room for `more` keys without growing.
     pub fn reserve(&mut self, more: usize) {
         while (self.len + more) * 4 > self.slots.len() * 3 {
@@ -321,11 +326,14 @@ impl UniqueTracker {
     pub fn check_keys(&mut self, keys: &ChunkKeys, rows: usize) -> Vec<usize> {
         let mut first = vec![usize::MAX; rows];
         for (c, (_, set)) in self.constraints.iter_mut().enumerate() {
-            let uuids = (0..rows)
-                .filter(|&i| matches!(keys.get(i, c), Key::Uuid(_)))
-                .count();
-            // No growth inside the loop: the slots fetched ahead stay where they are.
-            set.uuids.reserve(uuids);
+            // No growth inside the loop: the slots fetched ahead stay where they are. (The set
+            // was usually sized for the whole file up front: then there is nothing to count.)
+            if !set.uuids.has_room(rows) {
+                let uuids = (0..rows)
+                    .filter(|&i| matches!(keys.get(i, c), Key::Uuid(_)))
+                    .count();
+                set.uuids.reserve(uuids);
+            }
             for (i, f) in first.iter_mut().enumerate() {
                 if let Key::Uuid(ahead) = keys.get(i + PREFETCH_AHEAD, c) {
                     set.uuids.prefetch(ahead);

@@ -47,18 +47,20 @@ fn read<'a>(line: &'a str, tape: &mut Vec<Node<'a>>) -> Option<()> {
             }
             i = skip_ws(b, i + 1);
             // The value.
-            let (node, next) = match *b.get(i)? {
+            // Each kind pushes its own node: a node returned beside the position went through
+            // memory and stalled the load after the call.
+            let next = match *b.get(i)? {
                 b'"' => {
                     let end = string_end(b, i + 1)?;
-                    (Node::String(line.get(i + 1..end)?), end + 1)
+                    tape.push(Node::String(line.get(i + 1..end)?));
+                    end + 1
                 }
-                b'-' | b'0'..=b'9' => number(b, i)?,
-                b't' => literal(b, i, b"true", StaticNode::Bool(true))?,
-                b'f' => literal(b, i, b"false", StaticNode::Bool(false))?,
-                b'n' => literal(b, i, b"null", StaticNode::Null)?,
+                b'-' | b'0'..=b'9' => number(b, i, tape)?,
+                b't' => literal(b, i, b"true", StaticNode::Bool(true), tape)?,
+                b'f' => literal(b, i, b"false", StaticNode::Bool(false), tape)?,
+                b'n' => literal(b, i, b"null", StaticNode::Null, tape)?,
                 _ => return None,
             };
-            tape.push(node);
             len += 1;
             // What follows a value: a comma and the next key, or the end of the object. This
             // also rejects anything glued to a number or literal ("01", "1.5.3", "truex").
@@ -168,11 +170,21 @@ fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-/// A literal (`true`, `false`, `null`) at `i`.
+/// A literal (`true`, `false`, `null`) at `i`, pushed to `tape`; the position after it.
 #[inline]
-fn literal<'a>(b: &[u8], i: usize, word: &[u8], node: StaticNode) -> Option<(Node<'a>, usize)> {
+fn literal(
+    b: &[u8],
+    i: usize,
+    word: &[u8],
+    node: StaticNode,
+    tape: &mut Vec<Node<'_>>,
+) -> Option<usize> {
     let end = i + word.len();
-    (b.get(i..end)? == word).then_some((Node::Static(node), end))
+    if b.get(i..end)? != word {
+        return None;
+    }
+    tape.push(Node::Static(node));
+    Some(end)
 }
 
 /// Powers of ten a decimal's digits are divided by, as in simd-json's exact fast path.
@@ -181,10 +193,10 @@ const POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// A number at `i` and the position after it, when simd-json would read it on its short paths:
+/// A number at `i`, pushed to `tape`, and the position after it, when simd-json would read it on its short paths:
 /// at most 17 digits, no exponent, and for a decimal at most 2^53 - 1 as its digits.
 #[inline]
-fn number<'a>(b: &[u8], mut i: usize) -> Option<(Node<'a>, usize)> {
+fn number(b: &[u8], mut i: usize, tape: &mut Vec<Node<'_>>) -> Option<usize> {
     let negative = b.get(i) == Some(&b'-');
     if negative {
         i += 1;
@@ -234,7 +246,8 @@ fn number<'a>(b: &[u8], mut i: usize) -> Option<(Node<'a>, usize)> {
     } else {
         StaticNode::U64(num)
     };
-    Some((Node::Static(node), i))
+    tape.push(Node::Static(node));
+    Some(i)
 }
 
 #[cfg(test)]
