@@ -39,6 +39,7 @@
 mod framer;
 mod rows;
 mod scan;
+mod simd;
 #[cfg(test)]
 mod tests;
 
