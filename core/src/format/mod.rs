@@ -40,6 +40,7 @@ mod flat;
 mod framer;
 mod rows;
 mod scan;
+mod simd;
 #[cfg(test)]
 mod tests;
 

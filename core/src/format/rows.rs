@@ -3,6 +3,7 @@
 use memchr::memchr;
 
 use super::scan::{count_newlines, first_non_ws, trim_json_ws, JsonEvent, JsonScan};
+use super::simd::{block_masks, BlockMasks};
 use super::Chunk;
 
 /// One data row of a chunk with its identity in the file.
@@ -151,6 +152,13 @@ pub struct CsvRows<'a> {
     ends: Vec<usize>,
     first: bool,
     done: bool,
+    /// The masks of the 64-byte block `data[blk_at..]` (zero past the end of the data), kept
+    /// across records: a record usually ends inside the block where the next one starts.
+    blk_at: usize,
+    blk: BlockMasks,
+    /// Tests only: every record through csv-core, the reference for the in-place cutter.
+    #[cfg(test)]
+    csv_core_only: bool,
 }
 
 /// One CSV record: field `i` is `record[ends[i-1] + sep..ends[i]]` (the first starts at 0).
@@ -186,15 +194,6 @@ impl CsvRecord<'_> {
         };
         self.record.get(start..end)
     }
-}
-
-/// The high bit of every byte of `w` (little-endian) that is a comma, and no other bit: the
-/// exact zero-byte test on `w ^ ",,,,,,,,"`, free of the carries of the quick version.
-#[inline]
-pub(super) fn comma_mask(w: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let x = w ^ 0x2c2c_2c2c_2c2c_2c2c;
-    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
 }
 
 /// Where the last record read by [`CsvRows::advance`] is.
@@ -233,7 +232,18 @@ impl<'a> CsvRows<'a> {
             ends: vec![0; 32],
             first: true,
             done: false,
+            blk_at: usize::MAX,
+            blk: BlockMasks::default(),
+            #[cfg(test)]
+            csv_core_only: false,
         }
+    }
+
+    /// Tests only: reads every record with csv-core, as the in-place cutter must match.
+    #[cfg(test)]
+    pub(crate) fn csv_core_only(mut self) -> Self {
+        self.csv_core_only = true;
+        self
     }
 
     /// The next record, or `None` at the end of the chunk.
@@ -302,7 +312,11 @@ impl<'a> CsvRows<'a> {
         }
         let start = self.pos;
         let line = self.line;
-        if !self.first && self.text.is_some() {
+        #[cfg(test)]
+        let in_place = !self.csv_core_only;
+        #[cfg(not(test))]
+        let in_place = true;
+        if in_place && !self.first && self.text.is_some() {
             if let Some(span) = self.unquoted(start, line) {
                 return Some(span);
             }
@@ -352,6 +366,95 @@ impl<'a> CsvRows<'a> {
         })
     }
 
+    /// The masks of the block at `at` (a multiple of 64 below `data.len()`).
+    #[inline]
+    fn block(&mut self, at: usize) -> BlockMasks {
+        if self.blk_at != at {
+            let rest = self.data.get(at..).unwrap_or_default();
+            self.blk = match rest.first_chunk::<64>() {
+                Some(b) => block_masks(b),
+                None => {
+                    // The last, partial block: zeros are neither commas nor stops.
+                    let mut b = [0u8; 64];
+                    b[..rest.len()].copy_from_slice(rest);
+                    block_masks(&b)
+                }
+            };
+            self.blk_at = at;
+        }
+        self.blk
+    }
+
+    /// The record at `start` when no quote comes before its terminator: then it is one line,
+    /// its fields are the text between commas, and csv-core (which the caller falls back to
+    /// otherwise) would give exactly the same fields. CR, LF and CRLF end a record, as in
+    /// csv-core (lines are counted by LF).
+    ///
+    /// One pass over the 64-byte blocks' masks: the first stop byte (quote, CR or LF) after
+    /// `start` ends the record or sends it to csv-core, and every comma before it ends a field.
+    fn unquoted(&mut self, start: usize, line: u64) -> Option<Span> {
+        let len = self.data.len();
+        let mut at = start & !63;
+        let mut live = !0u64 << (start - at);
+        let mut nend = 0;
+        let term = loop {
+            let m = self.block(at);
+            let stops = m.stop & live;
+            // Bits before the first stop (all bits when there is none).
+            let before = (stops & stops.wrapping_neg()).wrapping_sub(1);
+            let mut commas = m.comma & live & before;
+            // Room for a whole block of commas and the last end (no popcount: x86_64's baseline
+            // has no instruction for it).
+            if nend + 65 > self.ends.len() {
+                let n = (nend + 65).max(self.ends.len() * 2);
+                self.ends.resize(n, 0);
+            }
+            if let Some(ends) = self.ends.get_mut(nend..) {
+                for e in ends.iter_mut() {
+                    if commas == 0 {
+                        break;
+                    }
+                    *e = at + commas.trailing_zeros() as usize - start;
+                    commas &= commas - 1;
+                    nend += 1;
+                }
+            }
+            if stops != 0 {
+                let i = at + stops.trailing_zeros() as usize;
+                match self.data.get(i..) {
+                    Some([b'"', ..]) => return None,
+                    Some([b'\n', ..]) => {
+                        self.line += 1;
+                        self.pos = i + 1;
+                    }
+                    // The LF of a CRLF goes with it (the blank-line loop would skip it anyway).
+                    Some([b'\r', b'\n', ..]) => {
+                        self.line += 1;
+                        self.pos = i + 2;
+                    }
+                    _ => self.pos = i + 1,
+                }
+                break Some(i);
+            }
+            at += 64;
+            if at >= len {
+                self.pos = len;
+                break None;
+            }
+            live = !0;
+        };
+        let end = term.unwrap_or(len);
+        self.push_end(nend, end - start);
+        nend += 1;
+        Some(Span {
+            start,
+            end: self.pos,
+            line,
+            fields: Fields::InPlace(end - start),
+            nend,
+        })
+    }
+
     fn push_end(&mut self, n: usize, end: usize) {
         if n == self.ends.len() {
             let len = self.ends.len().max(8) * 2;
@@ -360,61 +463,5 @@ impl<'a> CsvRows<'a> {
         if let Some(e) = self.ends.get_mut(n) {
             *e = end;
         }
-    }
-
-    /// The record at `start` when no quote comes before its terminator: then it is one line,
-    /// its fields are the text between commas, and csv-core (which the caller falls back to
-    /// otherwise) would give exactly the same fields. CR, LF and CRLF end a record, as in
-    /// csv-core; the LF of a CRLF is skipped with the blank lines before the next record.
-    fn unquoted(&mut self, start: usize, line: u64) -> Option<Span> {
-        let data = self.data;
-        let rest = &data[start..];
-        // One search for the line end and a quote: a quote first sends the record to csv-core.
-        let term = memchr::memchr3(b'\n', b'\r', b'"', rest);
-        if term.is_some_and(|i| rest[i] == b'"') {
-            return None;
-        }
-        let len = term.unwrap_or(rest.len());
-        let line_bytes = &rest[..len];
-        let mut nend = 0;
-        // Commas eight bytes at a time: fields are short, so this beats both a byte loop and a
-        // search call per comma.
-        let mut words = line_bytes.chunks_exact(8);
-        let mut base = 0;
-        for w in words.by_ref() {
-            let mut m = comma_mask(u64::from_le_bytes([
-                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
-            ]));
-            while m != 0 {
-                self.push_end(nend, base + (m.trailing_zeros() / 8) as usize);
-                nend += 1;
-                m &= m - 1;
-            }
-            base += 8;
-        }
-        for (i, &b) in words.remainder().iter().enumerate() {
-            if b == b',' {
-                self.push_end(nend, base + i);
-                nend += 1;
-            }
-        }
-        self.push_end(nend, len);
-        nend += 1;
-        self.pos = match term {
-            Some(i) => {
-                if rest[i] == b'\n' {
-                    self.line += 1;
-                }
-                start + i + 1
-            }
-            None => self.data.len(),
-        };
-        Some(Span {
-            start,
-            end: self.pos,
-            line,
-            fields: Fields::InPlace(len),
-            nend,
-        })
     }
 }

@@ -1266,25 +1266,6 @@ fn csv_fields_agree_with_csv_core_for_every_mix_of_quoted_and_plain_records() {
 }
 
 #[test]
-fn comma_mask_marks_exactly_the_commas() {
-    for b in 0..=255u8 {
-        for pos in 0..8 {
-            for fill in [0u8, b'a', b',', 0x80, 0xff] {
-                let mut bytes = [fill; 8];
-                bytes[pos] = b;
-                let want: u64 = bytes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &x)| x == b',')
-                    .map(|(i, _)| 0x80u64 << (8 * i))
-                    .sum();
-                assert_eq!(super::rows::comma_mask(u64::from_le_bytes(bytes)), want);
-            }
-        }
-    }
-}
-
-#[test]
 fn buffers_given_back_carry_the_next_chunks_unchanged() {
     // Buffers of finished chunks come back (dirty: a chunk's bytes are still in them) and are
     // reused; the chunks read must be those of a framer that allocates every one.
@@ -1313,4 +1294,90 @@ fn buffers_given_back_carry_the_next_chunks_unchanged() {
         .collect();
     assert_eq!(got, want);
     assert!(reused > want.len() / 2, "{reused} of {} reused", want.len());
+}
+
+/// Every record of a CSV reader: identity, raw bytes and fields, and whether it was cut in place.
+#[allow(clippy::type_complexity)]
+fn csv_records(mut rows: CsvRows<'_>) -> (Vec<(u32, u64, u64, Vec<u8>, Vec<String>)>, usize) {
+    let (mut out, mut in_place) = (Vec::new(), 0);
+    while let Some(rec) = rows.next_record() {
+        in_place += usize::from(rec.sep == 1);
+        let fields = (0..rec.len())
+            .map(|i| rec.field(i).unwrap_or("?").to_string())
+            .collect();
+        let r = rec.raw;
+        out.push((r.index, r.line, r.offset, r.bytes.to_vec(), fields));
+    }
+    (out, in_place)
+}
+
+#[test]
+fn csv_in_place_cutter_agrees_with_csv_core_on_random_chunks() {
+    // Records cut in place (64-byte block masks) against the same chunk read by csv-core alone:
+    // random text heavy in commas, CR, LF, CRLF and multibyte UTF-8, with quotes from none to
+    // many, at every length, so records start, straddle and end at every place of a block and
+    // at the chunk's end (with or without a terminator).
+    let runs = [
+        ",",
+        ",",
+        ",",
+        ",,",
+        "\n",
+        "\n",
+        "\r",
+        "\r\n",
+        "\n\n",
+        "a",
+        "bc",
+        "def",
+        "0123456789",
+        " ",
+        "é",
+        "ü",
+        "\u{1F600}",
+        "\u{2028}",
+        "x,y",
+        "\u{FEFF}",
+    ];
+    let mut rng = Rng(0xc5f_0b10c);
+    let (mut records, mut in_place) = (0, 0);
+    for case in 0..4000 {
+        let quote_per_mille = rng.pick(&[0, 0, 0, 2, 10, 60, 300]);
+        let len = match case % 4 {
+            0 => rng.below(70),
+            1 => rng.below(200),
+            _ => rng.below(1200),
+        } as usize;
+        let mut s = String::new();
+        while s.len() < len {
+            if rng.below(1000) < quote_per_mille {
+                s.push('"');
+            } else {
+                s.push_str(rng.pick(&runs));
+            }
+        }
+        let chunk = Chunk {
+            seq: 0,
+            data: s.into_bytes(),
+            start_offset: rng.below(1 << 30),
+            first_line: 1 + rng.below(1000),
+            end: ResumePoint::default(),
+            is_last: true,
+        };
+        let (got, n) = csv_records(CsvRows::new(&chunk));
+        let (want, _) = csv_records(CsvRows::new(&chunk).csv_core_only());
+        assert_eq!(
+            got,
+            want,
+            "case {case}: {:?}",
+            String::from_utf8_lossy(&chunk.data)
+        );
+        assert_eq!(CsvRows::new(&chunk).count_remaining(), want.len() as u64);
+        records += want.len();
+        in_place += n;
+    }
+    assert!(
+        in_place * 2 > records,
+        "only {in_place} of {records} records were cut in place"
+    );
 }
