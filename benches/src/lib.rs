@@ -574,7 +574,7 @@ fn inject(
             row.set(SCREEN_ID, Kind::Str, bad);
         }
         Defect::Enum => {
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 row.set(
                     VENUE_TYPE,
                     Kind::Str,
@@ -585,7 +585,7 @@ fn inject(
             }
         }
         Defect::MinLength => {
-            let i = if v % 2 == 0 { CREATIVE_ID } else { CAMPAIGN_ID };
+            let i = if v.is_multiple_of(2) { CREATIVE_ID } else { CAMPAIGN_ID };
             row.set(i, Kind::Str, "");
         }
         Defect::MaxLength => {
@@ -594,7 +594,7 @@ fn inject(
             while (s.len() as i64) < len {
                 s.push(BASE36[rng.below(36) as usize] as char);
             }
-            let i = if v % 2 == 0 { CREATIVE_ID } else { CAMPAIGN_ID };
+            let i = if v.is_multiple_of(2) { CREATIVE_ID } else { CAMPAIGN_ID };
             row.set(i, Kind::Str, &s);
         }
         Defect::Minimum => match v % 3 {
@@ -629,9 +629,9 @@ fn inject(
         Defect::UnknownField => row.extra_at = Some(rng.below(12) as usize),
         Defect::MalformedRow => {
             row.malformed = Some(match format {
-                Format::Ndjson if v % 2 == 0 => Malformed::TruncatedObject,
+                Format::Ndjson if v.is_multiple_of(2) => Malformed::TruncatedObject,
                 Format::Ndjson => Malformed::Array,
-                Format::Json if v % 2 == 0 => Malformed::Number,
+                Format::Json if v.is_multiple_of(2) => Malformed::Number,
                 Format::Json => Malformed::Array,
                 Format::Csv => Malformed::FewCells(rng.range(3, 10) as usize),
             })

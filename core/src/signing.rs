@@ -86,7 +86,7 @@ fn bad_signature() -> Error {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 256 {
+    if !s.len().is_multiple_of(2) || s.len() > 256 {
         return None;
     }
     let v = |c: u8| match c {

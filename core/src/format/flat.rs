@@ -15,6 +15,8 @@
 
 use simd_json::{Node, StaticNode};
 
+use super::simd;
+
 /// Reads `line` as a flat JSON object into `tape` (cleared first). False when the row needs
 /// simd-json; `tape` then holds nothing useful.
 pub(crate) fn object<'a>(line: &'a str, tape: &mut Vec<Node<'a>>) -> bool {
@@ -110,42 +112,12 @@ fn string_stops(w: u64) -> u64 {
     zero_bytes(w ^ (b'"' as u64 * ONES)) | zero_bytes(w ^ (b'\\' as u64 * ONES)) | control
 }
 
-/// Bit `n` set when byte `n` of `w` ends or interrupts a plain string (see [`string_stops`]),
-/// sixteen bytes in a few SSE2 instructions.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[inline]
-fn string_stops16(w: &[u8; 16]) -> u32 {
-    #[target_feature(enable = "sse2")]
-    fn stops(w: &[u8; 16]) -> u32 {
-        use std::arch::x86_64::{
-            _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-            _mm_set_epi64x,
-        };
-        // Two plain loads; the compiler makes them one unaligned vector load.
-        let lo = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        let hi = u64::from_le_bytes([w[8], w[9], w[10], w[11], w[12], w[13], w[14], w[15]]);
-        let v = _mm_set_epi64x(hi as i64, lo as i64);
-        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-        // Below 0x20: unchanged by an unsigned min with 0x1f.
-        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: `stops` needs SSE2 and nothing else (it reads only its argument), and this code
-    // is only built for targets with SSE2 enabled (the `cfg` above), so the CPU has it.
-    unsafe {
-        stops(w)
-    }
-}
-
 /// The closing quote of a string whose text starts at `i`; `None` when the string has an
 /// escape or a control character (simd-json unescapes or rejects those) or does not end.
 #[inline]
 fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     while let Some(w) = b.get(i..i + 16).and_then(|w| <&[u8; 16]>::try_from(w).ok()) {
-        let m = string_stops16(w);
+        let m = simd::string_stops16(w);
         if m != 0 {
             let j = i + m.trailing_zeros() as usize;
             return (*b.get(j)? == b'"').then_some(j);

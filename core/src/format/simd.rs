@@ -1,9 +1,14 @@
-//! Structural bitmasks of 64-byte blocks, for the CSV record cutter: where the commas are, and
-//! where a byte is that stops a plain record (a quote, CR or LF).
+//! Bitmasks of bytes found by SIMD compares: for the CSV record cutter, where the commas of a
+//! 64-byte block are and where a byte is that stops a plain record (a quote, CR or LF); for the
+//! flat JSON reader, where a plain string stops (a quote, a backslash or a control character).
 //!
 //! On x86_64 (where SSE2 is part of the baseline) sixteen bytes are compared at a time and each
 //! comparison is squeezed into one bit a byte (`pcmpeqb` + `pmovmskb`); elsewhere the same masks
 //! come from eight-byte words (SWAR). Both are held to a byte-by-byte reference by the tests.
+//!
+//! The SSE2 functions are safe `#[target_feature]` functions: their bodies touch no pointer.
+//! Only calling them is `unsafe`, which this module does in two places, each compiled only when
+//! SSE2 is enabled for the whole build.
 
 /// Bit `i` of `comma` is set when byte `i` of the block is `,`; bit `i` of `stop` when it is
 /// `"`, `\r` or `\n`.
@@ -33,27 +38,51 @@ pub(super) fn block_masks(block: &[u8; 64]) -> BlockMasks {
     }
 }
 
+/// Bit `n` set when byte `n` of `w` ends or interrupts a plain JSON string: a quote, a
+/// backslash or a byte below 0x20.
+#[inline]
+pub(super) fn string_stops16(w: &[u8; 16]) -> u32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        // SAFETY: as in `block_masks`: `sse2::string_stops16` needs SSE2 and nothing else, and
+        // this is compiled only when the whole build has SSE2 enabled.
+        #[allow(unsafe_code)]
+        unsafe {
+            sse2::string_stops16(w)
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        swar_string_stops16(w)
+    }
+}
+
+/// [`string_stops16`] from eight-byte words, for targets without SSE2 (and tested on all).
+pub(super) fn swar_string_stops16(w: &[u8; 16]) -> u32 {
+    let mut m = 0u32;
+    for k in 0..2 {
+        let x = u64::from_le_bytes(w[8 * k..8 * k + 8].try_into().unwrap_or_default());
+        // A byte below 0x20 has its top three bits clear.
+        let stops = eq_mask(x, b'"') | eq_mask(x, b'\\') | eq_mask(x & 0xe0e0_e0e0_e0e0_e0e0, 0);
+        m |= (compress(stops) as u32) << (8 * k);
+    }
+    m
+}
+
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod sse2 {
     use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x,
     };
 
     use super::{part, BlockMasks};
 
     /// [`super::block_masks`] sixteen bytes at a time: four compares, one `pmovmskb` for the
     /// commas and one for the stops, per sixteen bytes.
-    ///
-    /// # Safety
-    ///
-    /// The CPU must have SSE2. That is all: the body reads `block` through safe code only (no
-    /// pointer), and from Rust 1.87 on it would be a safe `#[target_feature]` function; it is
-    /// an `unsafe fn` for the crate's minimum Rust version (1.85), where the intrinsics are
-    /// `unsafe fn`s and a `#[target_feature]` function must be one.
-    #[allow(unsafe_code)]
     #[inline]
     #[target_feature(enable = "sse2")]
-    pub(super) unsafe fn block_masks(block: &[u8; 64]) -> BlockMasks {
+    pub(super) fn block_masks(block: &[u8; 64]) -> BlockMasks {
         let comma = _mm_set1_epi8(b',' as i8);
         let quote = _mm_set1_epi8(b'"' as i8);
         let cr = _mm_set1_epi8(b'\r' as i8);
@@ -72,6 +101,30 @@ mod sse2 {
             m.stop |= u64::from(s) << (16 * k);
         }
         m
+    }
+
+    /// [`super::string_stops16`]: three compares and one `pmovmskb`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn string_stops16(w: &[u8; 16]) -> u32 {
+        let v = _mm_set_epi64x(
+            i64::from_le_bytes(half(w, 8)),
+            i64::from_le_bytes(half(w, 0)),
+        );
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Below 0x20: unchanged by an unsigned min with 0x1f.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+    }
+
+    /// `w[at..at + 8]` (in bounds at every call: the compiler drops the zero fallback).
+    #[inline]
+    fn half(w: &[u8; 16], at: usize) -> [u8; 8] {
+        w.get(at..)
+            .and_then(<[u8]>::first_chunk::<8>)
+            .copied()
+            .unwrap_or([0; 8])
     }
 }
 
@@ -156,6 +209,36 @@ mod tests {
                 .map(|i| 0x80u64 << (8 * i))
                 .sum();
             assert_eq!(compress(m), bits);
+        }
+    }
+
+    #[test]
+    fn both_string_masks_mark_exactly_quotes_backslashes_and_control_bytes() {
+        let reference = |w: &[u8; 16]| {
+            (0..16).fold(0u32, |m, i| {
+                m | (u32::from(matches!(w[i], b'"' | b'\\' | 0..=0x1f)) << i)
+            })
+        };
+        // Every byte value at every position, in a block of plain bytes and in a block of
+        // stops.
+        for fill in [b'a', b'"'] {
+            for pos in 0..16 {
+                for v in 0..=255u8 {
+                    let mut w = [fill; 16];
+                    w[pos] = v;
+                    assert_eq!(string_stops16(&w), reference(&w), "{w:?}");
+                    assert_eq!(swar_string_stops16(&w), reference(&w), "{w:?}");
+                }
+            }
+        }
+        let mut rng = crate::test_rng::Rng(0x5713_9d2e);
+        for _ in 0..20_000 {
+            let mut w = [0u8; 16];
+            for b in &mut w {
+                *b = rng.pick(&[b'"', b'\\', 0x1f, 0x20, 0x00, 0x7f, 0x80, 0xe0, 0xff, b'a']);
+            }
+            assert_eq!(string_stops16(&w), reference(&w), "{w:?}");
+            assert_eq!(swar_string_stops16(&w), reference(&w), "{w:?}");
         }
     }
 
