@@ -585,7 +585,11 @@ fn inject(
             }
         }
         Defect::MinLength => {
-            let i = if v.is_multiple_of(2) { CREATIVE_ID } else { CAMPAIGN_ID };
+            let i = if v.is_multiple_of(2) {
+                CREATIVE_ID
+            } else {
+                CAMPAIGN_ID
+            };
             row.set(i, Kind::Str, "");
         }
         Defect::MaxLength => {
@@ -594,7 +598,11 @@ fn inject(
             while (s.len() as i64) < len {
                 s.push(BASE36[rng.below(36) as usize] as char);
             }
-            let i = if v.is_multiple_of(2) { CREATIVE_ID } else { CAMPAIGN_ID };
+            let i = if v.is_multiple_of(2) {
+                CREATIVE_ID
+            } else {
+                CAMPAIGN_ID
+            };
             row.set(i, Kind::Str, &s);
         }
         Defect::Minimum => match v % 3 {
