@@ -286,10 +286,7 @@ impl Allowed {
 /// The first eight bytes of `s` (fewer zero-padded) as a little-endian number.
 #[inline]
 fn head_word(s: &str) -> u64 {
-    let mut b = [0u8; 8];
-    let n = s.len().min(8);
-    b[..n].copy_from_slice(&s.as_bytes()[..n]);
-    u64::from_le_bytes(b)
+    values::load8(s.as_bytes())
 }
 
 /// A compiled pattern and its source.

@@ -257,7 +257,7 @@ pub(crate) enum CsvInt {
 /// The first eight bytes of `b` as a little-endian `u64`; when `b` is shorter, its bytes and
 /// zeros past its end. A few overlapping loads, no loop and no copy.
 #[inline]
-fn load8(b: &[u8]) -> u64 {
+pub(crate) fn load8(b: &[u8]) -> u64 {
     let n = b.len();
     if let Some(w) = b.first_chunk::<8>() {
         u64::from_le_bytes(*w)
