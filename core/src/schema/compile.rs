@@ -240,9 +240,14 @@ fn finish(
             }
         }
     }
+    let name_heads = fields
+        .iter()
+        .map(|f| (values::load8(f.name.as_bytes()), f.name.len()))
+        .collect();
     Plan {
         dialect,
         source: String::new(),
+        name_heads,
         required,
         fields,
         checks,

@@ -316,6 +316,9 @@ pub(crate) struct Plan {
     pub(crate) dialect: SchemaDialect,
     pub(crate) source: String,
     pub(crate) fields: Vec<Field>,
+    /// Each field's name as (its first eight bytes as a number, zero-padded; its length), to
+    /// match a JSON key against a field without reaching for the name's text.
+    pub(crate) name_heads: Vec<(u64, usize)>,
     /// The required fields' slots as a bitmask (bit `s % 64` of word `s / 64`).
     pub(crate) required: Vec<u64>,
     pub(crate) checks: Vec<Checks>,

@@ -1677,3 +1677,27 @@ fn garbage_tapes_and_ends_never_panic() {
         &mut errors,
     );
 }
+
+#[test]
+fn keys_sharing_their_first_eight_bytes_find_their_own_fields() {
+    // Keys are matched by their first eight bytes and length first: names alike there must
+    // still land in their own slots, in any order, and a near miss is an unknown field.
+    let schema = Schema::compile(
+        r#"{"type":"object","additionalProperties":false,"properties":{
+            "campaignIdA":{"type":"integer"},"campaignIdB":{"type":"string"},
+            "campaign":{"type":"integer"},"c":{"type":"boolean"},"é":{"type":"integer"}}}"#,
+    )
+    .unwrap();
+    let (ok, errors, cells) = json(
+        &schema,
+        r#"{"campaignIdB":"x","c":true,"é":4,"campaign":2,"campaignIdA":1}"#,
+    );
+    assert!(ok, "{errors:?}");
+    assert_eq!(
+        cells,
+        ["Int(1)", "Str(\"x\")", "Int(2)", "Bool(true)", "Int(4)"]
+    );
+    let (ok, errors, _) = json(&schema, r#"{"campaignIdC":1,"campaig":2}"#);
+    assert!(!ok);
+    assert_eq!(codes(&errors), ["UNKNOWN_FIELD", "UNKNOWN_FIELD"]);
+}

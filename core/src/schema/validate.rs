@@ -412,11 +412,24 @@ fn enum_eq(v: &EnumValue, cell: &Cell<'_>) -> bool {
     }
 }
 
+/// [`short_eq`] of two byte strings, both absent counting as equal.
+#[inline]
+fn short_eq_bytes(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => short_eq_raw(a, b),
+        (a, b) => a.is_none() && b.is_none(),
+    }
+}
+
 /// String equality for the short strings of field names and enum values: inline, eight bytes
 /// at a time, where `==` calls `memcmp` (a few percent of validation in profiles).
 #[inline]
 fn short_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    short_eq_raw(a.as_bytes(), b.as_bytes())
+}
+
+#[inline]
+fn short_eq_raw(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -460,23 +473,29 @@ fn json_number(s: &StaticNode) -> Option<f64> {
 impl Plan {
     /// The slot of a key, trying `hint` (the key's position in the row) first: rows usually list
     /// their keys in schema order.
+    #[inline]
     fn lookup(&self, key: &str, hint: usize) -> Option<usize> {
-        if self
-            .fields
-            .get(hint)
-            .is_some_and(|f| short_eq(&f.name, key))
-        {
+        let (head, len) = (values::load8(key.as_bytes()), key.len());
+        // The name's first eight bytes and length decide most comparisons; a longer name's
+        // rest is compared only when they agree.
+        let is = |slot: usize| {
+            self.name_heads.get(slot).is_some_and(|&(h, n)| {
+                h == head
+                    && n == len
+                    && (n <= 8
+                        || self.fields.get(slot).is_some_and(|f| {
+                            short_eq_bytes(f.name.as_bytes().get(8..), key.as_bytes().get(8..))
+                        }))
+            })
+        };
+        if is(hint) {
             return Some(hint);
         }
         // A field left out of a row makes the next key the one after the hint.
-        if self
-            .fields
-            .get(hint + 1)
-            .is_some_and(|f| short_eq(&f.name, key))
-        {
+        if is(hint + 1) {
             return Some(hint + 1);
         }
-        self.fields.iter().position(|f| short_eq(&f.name, key))
+        (0..self.name_heads.len()).find(|&slot| is(slot))
     }
 
     fn is_missing(&self, s: &str) -> bool {
