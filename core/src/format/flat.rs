@@ -16,6 +16,7 @@
 use simd_json::{Node, StaticNode};
 
 use super::simd;
+use crate::schema::values;
 
 /// Reads `line` as a flat JSON object into `tape` (cleared first). False when the row needs
 /// simd-json; `tape` then holds nothing useful.
@@ -178,22 +179,14 @@ fn number(b: &[u8], mut i: usize, tape: &mut Vec<Node<'_>>) -> Option<usize> {
     match *b.get(i)? {
         // A leading zero stands alone (what follows is checked by the caller).
         b'0' => i += 1,
-        b'1'..=b'9' => {
-            while let Some(&d @ b'0'..=b'9') = b.get(i) {
-                num = num.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-                i += 1;
-            }
-        }
+        b'1'..=b'9' => i = values::push_digits(b, i, &mut num),
         _ => return None,
     }
     let mut frac = 0usize;
     if b.get(i) == Some(&b'.') {
         i += 1;
         let digits = i;
-        while let Some(&d @ b'0'..=b'9') = b.get(i) {
-            num = num.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-            i += 1;
-        }
+        i = values::push_digits(b, i, &mut num);
         frac = i - digits;
         if frac == 0 {
             return None;

@@ -86,7 +86,7 @@ mod compile;
 mod doc;
 mod pattern;
 mod validate;
-mod values;
+pub(crate) mod values;
 
 #[cfg(test)]
 mod tests;

@@ -437,19 +437,13 @@ fn parse_csv_number_general(s: &str) -> Option<f64> {
     let int_start = i;
     // The digits as an integer (wrapping; only used when there are at most 15 of them).
     let mut m = 0u64;
-    while let Some(&d @ b'0'..=b'9') = b.get(i) {
-        m = m.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-        i += 1;
-    }
+    i = push_digits(b, i, &mut m);
     let mut mantissa_digits = i - int_start;
     let mut frac_digits = 0;
     if b.get(i) == Some(&b'.') {
         i += 1;
         let frac_start = i;
-        while let Some(&d @ b'0'..=b'9') = b.get(i) {
-            m = m.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-            i += 1;
-        }
+        i = push_digits(b, i, &mut m);
         frac_digits = i - frac_start;
         mantissa_digits += frac_digits;
     }
@@ -479,6 +473,17 @@ fn parse_csv_number_general(s: &str) -> Option<f64> {
         return None;
     }
     s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// Appends the ASCII digits of `b` from `i` on to `m` (wrapping: callers use `m` only for a
+/// bounded number of digits) and returns the position after them.
+#[inline]
+pub(crate) fn push_digits(b: &[u8], mut i: usize, m: &mut u64) -> usize {
+    while let Some(&d @ b'0'..=b'9') = b.get(i) {
+        *m = m.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+        i += 1;
+    }
+    i
 }
 
 /// 10^0 ..= 10^15, all exact in an f64.
