@@ -179,14 +179,14 @@ fn number(b: &[u8], mut i: usize, tape: &mut Vec<Node<'_>>) -> Option<usize> {
     match *b.get(i)? {
         // A leading zero stands alone (what follows is checked by the caller).
         b'0' => i += 1,
-        b'1'..=b'9' => i = values::push_digits(b, i, &mut num),
+        b'1'..=b'9' => i = values::push_digit_words(b, i, &mut num),
         _ => return None,
     }
     let mut frac = 0usize;
     if b.get(i) == Some(&b'.') {
         i += 1;
         let digits = i;
-        i = values::push_digits(b, i, &mut num);
+        i = values::push_digit_words(b, i, &mut num);
         frac = i - digits;
         if frac == 0 {
             return None;
@@ -287,6 +287,15 @@ mod tests {
             "123456789012345678901",
             "-99999999999999999999",
             "0.000000000000000000000001",
+            "12345678",
+            "-87654321",
+            "123456789",
+            "1234567.8",
+            "0.12345678",
+            "9999999999999999",
+            "99999999.99999999",
+            "10000000.000000001",
+            "-0.00000001",
         ];
         const OTHER: &[&str] = &[
             "true",
