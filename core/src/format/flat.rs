@@ -95,24 +95,6 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-
-/// High bit of each byte of `w` that is zero (exactly those: no borrow between bytes).
-#[inline]
-fn zero_bytes(w: u64) -> u64 {
-    !(((w & LOW7).wrapping_add(LOW7)) | w | LOW7)
-}
-
-/// High bit of each byte of `w` that ends or interrupts a plain string: a quote, a backslash
-/// or a control character.
-#[inline]
-fn string_stops(w: u64) -> u64 {
-    // A byte below 0x20: its top three bits are clear.
-    let control = zero_bytes(w & (0xe0 * ONES));
-    zero_bytes(w ^ (b'"' as u64 * ONES)) | zero_bytes(w ^ (b'\\' as u64 * ONES)) | control
-}
-
 /// The closing quote of a string whose text starts at `i`; `None` when the string has an
 /// escape or a control character (simd-json unescapes or rejects those) or does not end.
 #[inline]
@@ -127,7 +109,7 @@ fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
     }
     while let Some(w) = b.get(i..i + 8) {
         let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        let m = string_stops(w);
+        let m = simd::string_stops8(w);
         if m != 0 {
             let j = i + (m.trailing_zeros() / 8) as usize;
             return (*b.get(j)? == b'"').then_some(j);

@@ -57,14 +57,20 @@ pub(super) fn string_stops16(w: &[u8; 16]) -> u32 {
     }
 }
 
+/// The high bit of each byte of the eight-byte word `w` that ends or interrupts a plain JSON
+/// string (see [`string_stops16`]), and no other bit.
+#[inline]
+pub(super) fn string_stops8(w: u64) -> u64 {
+    // A byte below 0x20 has its top three bits clear.
+    eq_mask(w, b'"') | eq_mask(w, b'\\') | eq_mask(w & 0xe0e0_e0e0_e0e0_e0e0, 0)
+}
+
 /// [`string_stops16`] from eight-byte words, for targets without SSE2 (and tested on all).
 pub(super) fn swar_string_stops16(w: &[u8; 16]) -> u32 {
     let mut m = 0u32;
     for k in 0..2 {
         let x = u64::from_le_bytes(w[8 * k..8 * k + 8].try_into().unwrap_or_default());
-        // A byte below 0x20 has its top three bits clear.
-        let stops = eq_mask(x, b'"') | eq_mask(x, b'\\') | eq_mask(x & 0xe0e0_e0e0_e0e0_e0e0, 0);
-        m |= (compress(stops) as u32) << (8 * k);
+        m |= (compress(string_stops8(x)) as u32) << (8 * k);
     }
     m
 }
