@@ -443,6 +443,8 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
             } else {
                 Box::new(format::json_array_rows(view))
             };
+            // The tape of flat rows: they all borrow the chunk's text, so one per chunk.
+            let mut flat: Vec<Node<'_>> = std::mem::take(&mut s.flat);
             for raw in rows {
                 rel_row += 1;
                 let range = range_in(&view.data, raw.bytes);
@@ -450,7 +452,6 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
                 let before = out.errors.len();
                 // The common flat row is read straight from the chunk; any other goes through
                 // simd-json (see `format::flat`).
-                let mut flat: Vec<Node<'_>> = std::mem::take(&mut s.flat);
                 let line = text.get(range.start as usize..range.end as usize);
                 let valid = if line.is_some_and(|l| format::flat_object(l, &mut flat)) {
                     ctx.schema.validate_json(
@@ -490,8 +491,8 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
                 debug_assert!(valid || out.errors.len() > before);
                 out.record(ctx, valid, &cells, rel_row, raw.line, range);
                 s.cells = recycle(cells);
-                s.flat = recycle_nodes(flat);
             }
+            s.flat = recycle_nodes(flat);
             s.buffers = Some(buffers);
             s.tape = tape_store;
         }
