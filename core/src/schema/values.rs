@@ -723,89 +723,22 @@ mod tests {
     }
 
     // ---- Differential tests: the fast paths against the straightforward implementations they
-    // replaced (kept here verbatim as references).
+    // replaced (kept here as references where the module no longer has them).
 
-    fn two_digits_reference(b: &[u8], i: usize) -> Option<u32> {
-        match (b.get(i), b.get(i + 1)) {
-            (Some(x @ b'0'..=b'9'), Some(y @ b'0'..=b'9')) => {
-                Some(u32::from(x - b'0') * 10 + u32::from(y - b'0'))
-            }
-            _ => None,
-        }
-    }
-
-    fn days_in_month_reference(year: u32, month: u32) -> u32 {
-        let leap =
-            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-        match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => 0,
-        }
-    }
-
-    fn parse_date_reference(b: &[u8]) -> Option<usize> {
-        let year = two_digits_reference(b, 0)? * 100 + two_digits_reference(b, 2)?;
-        if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-            return None;
-        }
-        let month = two_digits_reference(b, 5)?;
-        let day = two_digits_reference(b, 8)?;
-        if !(1..=12).contains(&month) || day < 1 || day > days_in_month_reference(year, month) {
-            return None;
-        }
-        Some(10)
-    }
-
-    fn parse_partial_time_reference(b: &[u8]) -> Option<usize> {
-        let hour = two_digits_reference(b, 0)?;
-        let minute = two_digits_reference(b, 3)?;
-        let second = two_digits_reference(b, 6)?;
-        if b.get(2) != Some(&b':')
-            || b.get(5) != Some(&b':')
-            || hour > 23
-            || minute > 59
-            || second > 60
-        {
-            return None;
-        }
-        let mut i = 8;
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            let start = i;
-            while matches!(b.get(i), Some(b'0'..=b'9')) {
-                i += 1;
-            }
-            if i == start {
-                return None;
-            }
-        }
-        Some(i)
-    }
-
-    fn is_zone_reference(b: &[u8]) -> bool {
-        match b {
-            [b'Z'] | [b'z'] => true,
-            [b'+' | b'-', ..] if b.len() == 6 => {
-                matches!((two_digits_reference(b, 1), b.get(3), two_digits_reference(b, 4)), (Some(h), Some(b':'), Some(m)) if h <= 23 && m <= 59)
-            }
-            _ => false,
-        }
-    }
-
+    /// `is_date_time` as it was: the scalar date, time and zone readers that `is_date` and
+    /// `is_time` still use, one after the other (the fast path checks the fixed head with
+    /// words instead).
     fn is_date_time_reference(s: &str) -> bool {
         let b = s.as_bytes();
-        let Some(d) = parse_date_reference(b) else {
+        let Some(d) = parse_date(b) else {
             return false;
         };
         if !matches!(b.get(d), Some(b'T' | b't')) {
             return false;
         }
         let rest = b.get(d + 1..).unwrap_or_default();
-        match parse_partial_time_reference(rest) {
-            Some(t) => is_zone_reference(rest.get(t..).unwrap_or_default()),
+        match parse_partial_time(rest) {
+            Some(t) => is_zone(rest.get(t..).unwrap_or_default()),
             None => false,
         }
     }
