@@ -8,7 +8,8 @@ use super::doc::Doc;
 use super::pattern::Matcher;
 use super::values;
 use super::{
-    Allowed, Bound, Checks, EnumValue, Field, FieldType, Pattern, Plan, SchemaDialect, StrFormat,
+    Allowed, Bound, Checks, EnumValue, Field, FieldType, Pattern, Plan, Quick, SchemaDialect,
+    StrFormat,
 };
 
 type Res<T> = std::result::Result<T, String>;
@@ -206,12 +207,15 @@ fn primary_key(key: &str, v: &Doc, fields: &[Field]) -> Res<Vec<usize>> {
 fn finish(
     dialect: SchemaDialect,
     mut fields: Vec<Field>,
-    checks: Vec<Checks>,
+    mut checks: Vec<Checks>,
     pk: Option<Vec<usize>>,
     additional: bool,
     max_rows: Option<u64>,
     missing_values: Option<Vec<String>>,
 ) -> Plan {
+    for c in &mut checks {
+        c.quick = Quick::of(c);
+    }
     let declared_unique: Vec<usize> = (0..fields.len())
         .filter(|&i| fields.get(i).is_some_and(|f| f.unique))
         .collect();

@@ -308,6 +308,124 @@ pub(crate) struct Checks {
     pub(crate) maximum: Option<Bound>,
     pub(crate) exclusive_maximum: Option<Bound>,
     pub(crate) allowed: Option<Allowed>,
+    /// The checks above as one small case for the common shapes ([`Quick::of`]); set when the
+    /// plan is finished.
+    pub(crate) quick: Quick,
+}
+
+/// A slot's checks when they are of one common shape, so that a value is checked by one test
+/// instead of a walk over every optional check. A case only ever lets through a value that every
+/// check passes; a value it does not decide (another cell kind, or `Mixed`) goes through all the
+/// checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) enum Quick {
+    /// No check beyond the type.
+    Nothing,
+    /// Only a format.
+    Format(StrFormat),
+    /// Only a pattern.
+    Pattern,
+    /// Only `minLength` / `maxLength`.
+    Length,
+    /// Only `enum` / `const`.
+    Enum,
+    /// Only bounds. A number passes when it is neither below `lo` nor above `hi` (so NaN passes,
+    /// as with the checks themselves): each bound's `f64`, an exclusive one
+    /// moved to the next float inside (for a float `f`, `f > b` is `f >= b.next_up()`), the
+    /// absent ones infinite. An integer passes when `ilo <= i <= ihi`, when every bound is a
+    /// whole number (`ints`); otherwise it goes through the checks.
+    Range {
+        lo: f64,
+        hi: f64,
+        ilo: i64,
+        ihi: i64,
+        ints: bool,
+    },
+    /// Several kinds of checks, or bounds a float cannot hold: every check in turn.
+    #[default]
+    Mixed,
+}
+
+impl Quick {
+    /// The case of `c`'s checks (ignoring `c.quick`).
+    pub(crate) fn of(c: &Checks) -> Quick {
+        let string_kinds = [
+            c.format.is_some(),
+            c.pattern.is_some(),
+            c.min_length.is_some() || c.max_length.is_some(),
+        ];
+        let bounds = [
+            &c.minimum,
+            &c.exclusive_minimum,
+            &c.maximum,
+            &c.exclusive_maximum,
+        ];
+        let has_bounds = bounds.iter().any(|b| b.is_some());
+        let kinds = string_kinds.iter().filter(|&&k| k).count()
+            + usize::from(has_bounds)
+            + usize::from(c.allowed.is_some());
+        match kinds {
+            0 => return Quick::Nothing,
+            1 => {}
+            _ => return Quick::Mixed,
+        }
+        if let Some(f) = c.format {
+            return Quick::Format(f);
+        }
+        if c.pattern.is_some() {
+            return Quick::Pattern;
+        }
+        if c.min_length.is_some() || c.max_length.is_some() {
+            return Quick::Length;
+        }
+        if c.allowed.is_some() {
+            return Quick::Enum;
+        }
+        // Bounds alone.
+        if bounds
+            .iter()
+            .any(|b| b.as_ref().is_some_and(|b| !b.value.is_finite()))
+        {
+            return Quick::Mixed;
+        }
+        let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+        let (mut ilo, mut ihi, mut ints) = (i64::MIN, i64::MAX, true);
+        if let Some(b) = &c.minimum {
+            lo = lo.max(b.value);
+            match b.int {
+                Some(i) => ilo = ilo.max(i),
+                None => ints = false,
+            }
+        }
+        if let Some(b) = &c.exclusive_minimum {
+            lo = lo.max(b.value.next_up());
+            match b.int.and_then(|i| i.checked_add(1)) {
+                Some(i) => ilo = ilo.max(i),
+                None => ints = false,
+            }
+        }
+        if let Some(b) = &c.maximum {
+            hi = hi.min(b.value);
+            match b.int {
+                Some(i) => ihi = ihi.min(i),
+                None => ints = false,
+            }
+        }
+        if let Some(b) = &c.exclusive_maximum {
+            hi = hi.min(b.value.next_down());
+            match b.int.and_then(|i| i.checked_sub(1)) {
+                Some(i) => ihi = ihi.min(i),
+                None => ints = false,
+            }
+        }
+        Quick::Range {
+            lo,
+            hi,
+            ilo,
+            ihi,
+            ints,
+        }
+    }
 }
 
 /// Everything a compiled schema knows.

@@ -7,7 +7,7 @@
 use simd_json::{Node, StaticNode};
 
 use super::values::{self, CsvInt};
-use super::{Checks, EnumValue, Field, FieldType, Plan, Schema, StrFormat};
+use super::{Checks, EnumValue, Field, FieldType, Plan, Quick, Schema, StrFormat};
 use crate::error::{Error, Result};
 use crate::types::{Cell, RowError, RowErrorCode};
 
@@ -181,9 +181,61 @@ fn check_cell(field: &Field, checks: &Checks, cell: &Cell<'_>, sink: &mut Sink<'
     }
 }
 
-/// Whether `cell` passes every check: exactly when [`report_cell`] would report nothing.
+/// Whether `cell` passes every check: exactly when [`report_cell`] would report nothing. The
+/// slot's [`Quick`] case decides the common shapes in one test.
 #[inline(always)]
 fn cell_passes(checks: &Checks, cell: &Cell<'_>) -> bool {
+    match (checks.quick, *cell) {
+        (Quick::Nothing, _) => true,
+        (Quick::Format(f), Cell::Str(s)) => format_ok(f, s),
+        (Quick::Range { lo, hi, .. }, Cell::Num(f)) => !(f < lo || f > hi),
+        (
+            Quick::Range {
+                ilo,
+                ihi,
+                ints: true,
+                ..
+            },
+            Cell::Int(i),
+        ) => ilo <= i && i <= ihi,
+        (Quick::Enum, Cell::Str(s)) => checks.allowed.as_ref().is_none_or(|a| a.has_str(s)),
+        (Quick::Length, Cell::Str(s)) => length_passes(checks, s),
+        (Quick::Pattern, Cell::Str(s)) => checks
+            .pattern
+            .as_ref()
+            .is_none_or(|p| p.matcher.is_match(s)),
+        _ => all_checks_pass(checks, cell),
+    }
+}
+
+/// [`cell_passes`] for a number just read: the bounds case is one test.
+#[inline(always)]
+fn num_passes(checks: &Checks, f: f64) -> bool {
+    match checks.quick {
+        Quick::Nothing => true,
+        Quick::Range { lo, hi, .. } => !(f < lo || f > hi),
+        _ => all_checks_pass(checks, &Cell::Num(f)),
+    }
+}
+
+/// [`cell_passes`] for an integer just read.
+#[inline(always)]
+fn int_passes(checks: &Checks, i: i64) -> bool {
+    match checks.quick {
+        Quick::Nothing => true,
+        Quick::Range {
+            ilo,
+            ihi,
+            ints: true,
+            ..
+        } => ilo <= i && i <= ihi,
+        _ => all_checks_pass(checks, &Cell::Int(i)),
+    }
+}
+
+/// Every check in turn, whatever the slot's [`Quick`] case.
+#[inline]
+fn all_checks_pass(checks: &Checks, cell: &Cell<'_>) -> bool {
     let typed = match *cell {
         Cell::Str(s) => {
             checks.format.is_none_or(|f| format_ok(f, s))
@@ -627,6 +679,27 @@ impl Plan {
         check_cell(field, checks, out, sink);
     }
 
+    /// Types and checks the cell of `slot` in every case: a missing one (required or not),
+    /// any type, any check.
+    #[inline(never)]
+    fn csv_cell<'a>(&self, slot: usize, text: &'a str, sink: &mut Sink<'_>, out: &mut Cell<'a>) {
+        let (Some(field), Some(checks)) = (self.fields.get(slot), self.checks.get(slot)) else {
+            return;
+        };
+        *out = Cell::Null;
+        if self.is_missing(text) {
+            if field.required {
+                sink.field(
+                    field,
+                    RowErrorCode::Required,
+                    format_args!("required field is missing (empty cell)"),
+                );
+            }
+            return;
+        }
+        self.csv_value(field, checks, text, sink, out);
+    }
+
     /// Coerces and checks one non-missing CSV cell.
     fn csv_value<'a>(
         &self,
@@ -645,7 +718,13 @@ impl Plan {
             | FieldType::Time
             | FieldType::Any => *out = Cell::Str(s),
             FieldType::Integer => match values::parse_csv_int(s) {
-                Some(CsvInt::Int(i)) => *out = Cell::Int(i),
+                Some(CsvInt::Int(i)) => {
+                    *out = Cell::Int(i);
+                    if !int_passes(checks, i) {
+                        report_cell(field, checks, out, sink);
+                    }
+                    return;
+                }
                 Some(CsvInt::Big(f)) => *out = Cell::Num(f),
                 None => {
                     sink.field(
@@ -660,7 +739,13 @@ impl Plan {
                 }
             },
             FieldType::Number => match values::parse_csv_number(s) {
-                Some(f) => *out = Cell::Num(f),
+                Some(f) => {
+                    *out = Cell::Num(f);
+                    if !num_passes(checks, f) {
+                        report_cell(field, checks, out, sink);
+                    }
+                    return;
+                }
                 None => {
                     sink.field(
                         field,
@@ -700,9 +785,33 @@ impl Plan {
 /// The mapping of a CSV header's columns to slots, built once per file by
 /// [`Schema::csv_columns`].
 #[allow(dead_code)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CsvColumns {
     slots: Vec<Option<usize>>,
+    /// What each column's cells take, decided once per file.
+    ops: Vec<CsvOp>,
+}
+
+/// How the cells of one CSV column are typed and checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CsvOp {
+    slot: usize,
+    kind: CsvKind,
+    /// The field's checks as one case ([`Quick`]).
+    quick: Quick,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CsvKind {
+    /// A column that is no field: not read.
+    Skip,
+    /// Kept as text: string, date, date-time, time, any.
+    Text,
+    Integer,
+    Number,
+    /// Boolean, year, and every column of a schema with its own `missingValues`:
+    /// [`Plan::csv_value`] after the missing-value test.
+    Other,
 }
 
 #[allow(dead_code)]
@@ -770,8 +879,36 @@ impl Schema {
             .filter(|f| f.required && !names.contains(&f.name.as_str()))
             .map(|f| f.name.as_str())
             .collect();
+        let ops = slots
+            .iter()
+            .map(
+                |&slot| match slot.and_then(|s| plan.fields.get(s).zip(plan.checks.get(s))) {
+                    None => CsvOp {
+                        slot: usize::MAX,
+                        kind: CsvKind::Skip,
+                        quick: Quick::Mixed,
+                    },
+                    Some((field, checks)) => CsvOp {
+                        slot: slot.unwrap_or(usize::MAX),
+                        kind: match field.ty {
+                            // A missing value other than the empty cell needs the list's test.
+                            _ if plan.missing_values.is_some() => CsvKind::Other,
+                            FieldType::String
+                            | FieldType::Date
+                            | FieldType::DateTime
+                            | FieldType::Time
+                            | FieldType::Any => CsvKind::Text,
+                            FieldType::Integer => CsvKind::Integer,
+                            FieldType::Number => CsvKind::Number,
+                            FieldType::Boolean | FieldType::Year => CsvKind::Other,
+                        },
+                        quick: checks.quick,
+                    },
+                },
+            )
+            .collect();
         let message = match (missing.is_empty(), unknown.is_empty()) {
-            (true, true) => return Ok(CsvColumns { slots }),
+            (true, true) => return Ok(CsvColumns { slots, ops }),
             (false, true) => format!(
                 "CSV header is missing required columns: {}",
                 missing.join(", ")
@@ -913,8 +1050,8 @@ impl Schema {
             errors,
             failed: false,
         };
-        if ends.len() != cols.slots.len() {
-            let (n, h) = (ends.len(), cols.slots.len());
+        if ends.len() != cols.ops.len() {
+            let (n, h) = (ends.len(), cols.ops.len());
             let cells_word = if n == 1 { "cell" } else { "cells" };
             let cols_word = if h == 1 { "column" } else { "columns" };
             sink.push(
@@ -925,7 +1062,7 @@ impl Schema {
             return false;
         }
         let mut start = 0usize;
-        for (&end, slot) in ends.iter().zip(&cols.slots) {
+        for (&end, op) in ends.iter().zip(&cols.ops) {
             let Some(text) = record.get(start..end) else {
                 sink.push(
                     None,
@@ -935,22 +1072,58 @@ impl Schema {
                 return false;
             };
             start = end + sep;
-            let Some(slot) = *slot else { continue };
-            let (Some(field), Some(checks)) = (plan.fields.get(slot), plan.checks.get(slot)) else {
+            let Some(out) = cells.get_mut(op.slot) else {
                 continue;
             };
-            if plan.is_missing(text) {
-                if field.required {
-                    sink.field(
-                        field,
-                        RowErrorCode::Required,
-                        format_args!("required field is missing (empty cell)"),
-                    );
-                }
-                continue;
-            }
-            if let Some(c) = cells.get_mut(slot) {
-                plan.csv_value(field, checks, text, &mut sink, c);
+            // The common cells are typed and checked here, in one test each; an empty cell,
+            // a cell that fails, and the other kinds go through `csv_cell`, which says why.
+            let done = !text.is_empty()
+                && match op.kind {
+                    CsvKind::Text => {
+                        *out = Cell::Str(text);
+                        match op.quick {
+                            Quick::Nothing => true,
+                            Quick::Format(f) => format_ok(f, text),
+                            _ => plan
+                                .checks
+                                .get(op.slot)
+                                .is_some_and(|c| cell_passes(c, out)),
+                        }
+                    }
+                    CsvKind::Integer => match (values::parse_csv_int(text), op.quick) {
+                        (Some(CsvInt::Int(i)), Quick::Nothing) => {
+                            *out = Cell::Int(i);
+                            true
+                        }
+                        (
+                            Some(CsvInt::Int(i)),
+                            Quick::Range {
+                                ilo,
+                                ihi,
+                                ints: true,
+                                ..
+                            },
+                        ) if ilo <= i && i <= ihi => {
+                            *out = Cell::Int(i);
+                            true
+                        }
+                        _ => false,
+                    },
+                    CsvKind::Number => match (values::parse_csv_number(text), op.quick) {
+                        (Some(f), Quick::Nothing) => {
+                            *out = Cell::Num(f);
+                            true
+                        }
+                        (Some(f), Quick::Range { lo, hi, .. }) if !(f < lo || f > hi) => {
+                            *out = Cell::Num(f);
+                            true
+                        }
+                        _ => false,
+                    },
+                    CsvKind::Skip | CsvKind::Other => false,
+                };
+            if !done {
+                plan.csv_cell(op.slot, text, &mut sink, out);
             }
         }
         !sink.failed
@@ -973,10 +1146,38 @@ mod tests {
                 "i":{"type":"integer","minimum":-3,"exclusiveMaximum":7},
                 "n":{"type":"number","exclusiveMinimum":-1.5,"maximum":2.25},
                 "e":{"enum":[1,"a",null,true,2.5,"abcdefghij"]},
-                "c":{"const":3}}}"#,
+                "c":{"const":3},
+                "plain":{"type":"string"},
+                "len":{"type":"string","minLength":2,"maxLength":3},
+                "pat":{"type":"string","pattern":"^a"},
+                "frac":{"type":"integer","minimum":-2.5,"exclusiveMaximum":3.5},
+                "edges":{"type":"integer","exclusiveMinimum":-9223372036854775808,
+                    "exclusiveMaximum":9223372036854775807},
+                "open":{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":1},
+                "any":{"minimum":-1,"maximum":1}}}"#,
         )
         .unwrap();
         let plan = &*schema.0;
+        // Every shape of checks is here at least once.
+        let quicks: Vec<&str> = plan
+            .checks
+            .iter()
+            .map(|c| match c.quick {
+                Quick::Nothing => "nothing",
+                Quick::Format(_) => "format",
+                Quick::Pattern => "pattern",
+                Quick::Length => "length",
+                Quick::Enum => "enum",
+                Quick::Range { ints: true, .. } => "ints",
+                Quick::Range { ints: false, .. } => "floats",
+                Quick::Mixed => "mixed",
+            })
+            .collect();
+        for q in [
+            "nothing", "format", "pattern", "length", "enum", "ints", "floats", "mixed",
+        ] {
+            assert!(quicks.contains(&q), "no {q} in {quicks:?}");
+        }
         let strs = [
             "",
             "a",
@@ -1016,6 +1217,19 @@ mod tests {
             Cell::Num(2.5),
             Cell::Int(i64::MIN),
             Cell::Int(i64::MAX),
+            Cell::Int(i64::MIN + 1),
+            Cell::Int(i64::MAX - 1),
+            Cell::Num(0.0),
+            Cell::Num(-0.0),
+            Cell::Num(f64::from_bits(1)),
+            Cell::Num(1.0),
+            Cell::Num(1.0f64.next_down()),
+            Cell::Num(3.5),
+            Cell::Num(-2.5),
+            Cell::Num(f64::INFINITY),
+            Cell::Num(f64::NEG_INFINITY),
+            Cell::Num(f64::MAX),
+            Cell::Num(i64::MAX as f64),
         ]);
         let mut errors = Vec::new();
         let mut checked = 0;
@@ -1039,5 +1253,123 @@ mod tests {
             }
         }
         assert!(checked > 50, "only {checked} failing cells");
+    }
+
+    /// The CSV row loop types and checks the common cells itself: it must give exactly the
+    /// cells and errors of [`Plan::csv_cell`], which handles every cell the slow way.
+    #[test]
+    fn csv_cells_typed_in_the_row_loop_match_the_full_path() {
+        let schemas = [
+            r#"{"type":"object","properties":{
+                "u":{"type":"string","format":"uuid"},
+                "plain":{"type":"string"},
+                "len":{"type":"string","minLength":2,"maxLength":3},
+                "pat":{"type":"string","pattern":"^a"},
+                "en":{"type":"string","enum":["a","ab","éé"]},
+                "i":{"type":"integer","minimum":-3,"exclusiveMaximum":7},
+                "ifrac":{"type":"integer","minimum":-2.5},
+                "iany":{"type":"integer"},
+                "n":{"type":"number","exclusiveMinimum":-1.5,"maximum":2.25},
+                "nany":{"type":"number"},
+                "b":{"type":"boolean"},
+                "mixed":{"type":"number","minimum":0,"enum":[1,2.5]}},
+                "required":["u","i","n"]}"#,
+            r#"{"fields":[
+                {"name":"u","type":"string","format":"uuid","constraints":{"required":true}},
+                {"name":"i","type":"integer","constraints":{"minimum":1}},
+                {"name":"n","type":"number","constraints":{"maximum":2}},
+                {"name":"y","type":"year"},
+                {"name":"d","type":"date"},
+                {"name":"s","type":"string"}],
+                "missingValues":["","NA"]}"#,
+        ];
+        let pool = [
+            "",
+            "NA",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "éé",
+            "b",
+            "0",
+            "-3",
+            "-4",
+            "6",
+            "7",
+            "+1",
+            "-0",
+            "1.5",
+            "2.25",
+            "2.2500001",
+            "-1.5",
+            "-1.49",
+            "1e1",
+            "99999999999999999999",
+            "x1",
+            " 1",
+            "true",
+            "0",
+            "2025",
+            "2025-01-02",
+            "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f",
+            "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9g",
+        ];
+        let mut rng = crate::test_rng::Rng(0x5eed_c5f0);
+        for doc in schemas {
+            let schema = Schema::compile(doc).unwrap();
+            let plan = &*schema.0;
+            let names: Vec<&str> = plan.fields.iter().map(|f| f.name.as_str()).collect();
+            // The header in reverse with an unknown column, when the schema allows it.
+            let mut header: Vec<&str> = names.iter().rev().copied().collect();
+            if plan.additional {
+                header.insert(1, "other");
+            }
+            let cols = schema.csv_columns(&header).unwrap();
+            let mut errors = Vec::new();
+            for row in 0..3000u64 {
+                let mut cells = Vec::new();
+                let texts: Vec<&str> = header.iter().map(|_| rng.pick(&pool)).collect();
+                let record = texts.join(",");
+                let mut ends = Vec::new();
+                let mut at = 0;
+                for t in &texts {
+                    at += t.len();
+                    ends.push(at);
+                    at += 1;
+                }
+                errors.clear();
+                let ok = schema.validate_csv(
+                    &cols,
+                    &record,
+                    &ends,
+                    1,
+                    row,
+                    None,
+                    &mut cells,
+                    &mut errors,
+                );
+                // The same row, every cell the slow way.
+                let mut want_cells = vec![Cell::Null; plan.fields.len()];
+                let mut want_errors = Vec::new();
+                let mut sink = Sink {
+                    row,
+                    line: None,
+                    errors: &mut want_errors,
+                    failed: false,
+                };
+                for (c, t) in texts.iter().enumerate() {
+                    if let Some(slot) = cols.slot(c) {
+                        plan.csv_cell(slot, t, &mut sink, &mut want_cells[slot]);
+                    }
+                }
+                let want_ok = !sink.failed;
+                assert_eq!(
+                    (ok, &cells, &errors),
+                    (want_ok, &want_cells, &want_errors),
+                    "{record}"
+                );
+            }
+        }
     }
 }
