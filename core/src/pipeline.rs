@@ -570,37 +570,36 @@ pub(crate) fn enforce_unique(r: &mut ChunkResult, tracker: &mut UniqueTracker, s
     if tracker.is_empty() {
         return;
     }
-    let mut dups = Vec::new();
-    let mut new_errors = Vec::new();
-    let first = tracker.check_keys(&r.keys, r.batch.len());
-    for (i, &c) in first.iter().enumerate() {
-        if c != usize::MAX {
-            let slots = tracker.slots(c);
-            let names: Vec<&str> = slots
-                .iter()
-                .filter_map(|&s| schema.fields().get(s))
-                .map(|f| f.name.as_str())
-                .collect();
-            let key = r.keys.display(i, c);
-            let shown: String = key.replace('\u{1f}', ", ").chars().take(80).collect();
-            let m = r.batch.meta(i);
-            new_errors.push(RowError {
-                row: m.row,
-                line: m.line,
-                field: Some(names.join(",")),
-                code: RowErrorCode::Unique,
-                message: format!(
-                    "{}: \"{}\" duplicates an earlier row of the file (must be unique)",
-                    names.join(","),
-                    shown
-                ),
-            });
-            r.failed.push((m.row, m.line, m.raw.clone()));
-            dups.push(i);
-        }
-    }
-    if dups.is_empty() {
+    let found = tracker.check_keys(&r.keys, r.batch.len());
+    if found.is_empty() {
         return;
+    }
+    let mut dups = Vec::with_capacity(found.len());
+    let mut new_errors = Vec::with_capacity(found.len());
+    for d in found {
+        let (i, c) = (d.row, d.constraint);
+        let slots = tracker.slots(c);
+        let names: Vec<&str> = slots
+            .iter()
+            .filter_map(|&s| schema.fields().get(s))
+            .map(|f| f.name.as_str())
+            .collect();
+        let key = r.keys.display(i, c);
+        let shown: String = key.replace('\u{1f}', ", ").chars().take(80).collect();
+        let m = r.batch.meta(i);
+        new_errors.push(RowError {
+            row: m.row,
+            line: m.line,
+            field: Some(names.join(",")),
+            code: RowErrorCode::Unique,
+            message: format!(
+                "{}: \"{}\" duplicates an earlier row of the file (must be unique)",
+                names.join(","),
+                shown
+            ),
+        });
+        r.failed.push((m.row, m.line, m.raw.clone()));
+        dups.push(i);
     }
     r.batch.remove_rows(&dups);
     r.valid -= dups.len() as u64;

@@ -298,6 +298,15 @@ impl ChunkKeys {
     }
 }
 
+/// A row of a chunk that repeats an earlier key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Duplicate {
+    /// The row's position among the chunk's keyed (valid) rows.
+    pub row: usize,
+    /// The first constraint it violates.
+    pub constraint: usize,
+}
+
 /// Uniqueness of several constraints (each a list of field slots) across a file.
 pub(crate) struct UniqueTracker {
     constraints: Vec<(Vec<usize>, KeySet)>,
@@ -318,13 +327,14 @@ impl UniqueTracker {
     }
 
     /// Checks the first `rows` rows of `keys`, in order, against every constraint, recording
-    /// their keys. Returns, per row, the first constraint it violates (its position in the
-    /// constraints), or `usize::MAX`. A key with a null part is not checked.
+    /// their keys. Returns the rows that repeat an earlier key, in order, each once with the
+    /// first constraint it violates (its position in the constraints). A key with a null part
+    /// is not checked.
     ///
     /// Constraints are independent sets, so each is run over the rows in turn, in one tight
     /// loop that fetches the table slot of a key a few rows ahead (see [`U128Set`]).
-    pub fn check_keys(&mut self, keys: &ChunkKeys, rows: usize) -> Vec<usize> {
-        let mut first = vec![usize::MAX; rows];
+    pub fn check_keys(&mut self, keys: &ChunkKeys, rows: usize) -> Vec<Duplicate> {
+        let mut dups = Vec::new();
         for (c, (_, set)) in self.constraints.iter_mut().enumerate() {
             // No growth inside the loop: the slots fetched ahead stay where they are. (The set
             // was usually sized for the whole file up front: then there is nothing to count.)
@@ -334,7 +344,7 @@ impl UniqueTracker {
                     .count();
                 set.uuids.reserve(uuids);
             }
-            for (i, f) in first.iter_mut().enumerate() {
+            for i in 0..rows {
                 if let Key::Uuid(ahead) = keys.get(i + PREFETCH_AHEAD, c) {
                     set.uuids.prefetch(ahead);
                 }
@@ -345,12 +355,20 @@ impl UniqueTracker {
                         set.insert_hashed(hash, keys.text_of(start, len))
                     }
                 };
-                if !fresh && *f == usize::MAX {
-                    *f = c;
+                if !fresh {
+                    dups.push(Duplicate {
+                        row: i,
+                        constraint: c,
+                    });
                 }
             }
         }
-        first
+        if self.constraints.len() > 1 {
+            // A row once, under its first constraint.
+            dups.sort_by_key(|d| (d.row, d.constraint));
+            dups.dedup_by_key(|d| d.row);
+        }
+        dups
     }
 
     /// Makes room for the keys of about `rows` more rows, shaped like those of `keys` (the

@@ -249,8 +249,9 @@ pub(crate) struct Allowed {
     /// Came from `const`.
     pub(crate) is_const: bool,
     /// The string values as (their first eight bytes, zero-padded, as a number; their length;
-    /// their position in `values`): most are told apart by the first two alone.
-    strs: Vec<(u64, usize, usize)>,
+    /// their last eight bytes ([`tail_word`]); their position in `values`): most are told
+    /// apart by the first two alone, and up to 16 bytes the three decide.
+    strs: Vec<(u64, usize, u64, usize)>,
 }
 
 impl Allowed {
@@ -259,7 +260,7 @@ impl Allowed {
             .iter()
             .enumerate()
             .filter_map(|(i, v)| match v {
-                EnumValue::Str(s) => Some((head_word(s), s.len(), i)),
+                EnumValue::Str(s) => Some((head_word(s), s.len(), tail_word(s), i)),
                 _ => None,
             })
             .collect();
@@ -274,11 +275,14 @@ impl Allowed {
     /// Whether the string `s` is one of the values.
     #[inline]
     pub(crate) fn has_str(&self, s: &str) -> bool {
-        let w = head_word(s);
-        self.strs.iter().any(|&(hw, len, i)| {
+        let (w, t) = (head_word(s), tail_word(s));
+        self.strs.iter().any(|&(hw, len, tw, i)| {
             hw == w
                 && len == s.len()
-                && (len <= 8 || matches!(self.values.get(i), Some(EnumValue::Str(v)) if v == s))
+                && (len <= 8
+                    || (tw == t
+                        && (len <= 16
+                            || matches!(self.values.get(i), Some(EnumValue::Str(v)) if v == s))))
         })
     }
 }
@@ -287,6 +291,15 @@ impl Allowed {
 #[inline]
 fn head_word(s: &str) -> u64 {
     values::load8(s.as_bytes())
+}
+
+/// The last eight bytes of `s` as a little-endian number (0 when `s` is shorter): with the
+/// first eight and the length, they cover every byte of a string of up to 16 bytes.
+#[inline]
+fn tail_word(s: &str) -> u64 {
+    s.as_bytes()
+        .last_chunk::<8>()
+        .map_or(0, |w| u64::from_le_bytes(*w))
 }
 
 /// A compiled pattern and its source.

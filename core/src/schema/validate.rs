@@ -1255,6 +1255,29 @@ mod tests {
         assert!(checked > 50, "only {checked} failing cells");
     }
 
+    /// An enum's string test compares words, not text, up to 16 bytes: strings alike in all
+    /// but one byte, anywhere, must still be told apart.
+    #[test]
+    fn enum_strings_differing_in_any_one_byte_are_told_apart() {
+        let mut rng = crate::test_rng::Rng(0x0e_5eed);
+        for len in 0..=24usize {
+            let base: String = (0..len)
+                .map(|_| (b'a' + rng.below(3) as u8) as char)
+                .collect();
+            let values = vec![EnumValue::Str(base.clone()), EnumValue::Int(1)];
+            let allowed = super::super::Allowed::new(values, String::new(), false);
+            assert!(allowed.has_str(&base), "{base:?}");
+            for p in 0..len {
+                let mut other = base.clone().into_bytes();
+                other[p] = b'x';
+                let other = String::from_utf8(other).unwrap();
+                assert!(!allowed.has_str(&other), "{base:?} took {other:?}");
+            }
+            assert!(!allowed.has_str(&format!("{base}a")));
+            assert!(len == 0 || !allowed.has_str(&base[1..]));
+        }
+    }
+
     /// The CSV row loop types and checks the common cells itself: it must give exactly the
     /// cells and errors of [`Plan::csv_cell`], which handles every cell the slow way.
     #[test]
