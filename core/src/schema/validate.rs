@@ -789,29 +789,90 @@ impl Plan {
 pub struct CsvColumns {
     slots: Vec<Option<usize>>,
     /// What each column's cells take, decided once per file.
-    ops: Vec<CsvOp>,
+    cols: Vec<CsvCol>,
 }
 
-/// How the cells of one CSV column are typed and checked.
+/// One CSV column: the slot of its field (`usize::MAX` for none) and how its cells are
+/// typed and checked.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct CsvOp {
+struct CsvCol {
     slot: usize,
-    kind: CsvKind,
-    /// The field's checks as one case ([`Quick`]).
-    quick: Quick,
+    op: CsvOp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CsvKind {
+/// How the cells of one CSV column are typed and checked: one case per column, decided once
+/// per file from the field's type and its [`Quick`] case.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CsvOp {
     /// A column that is no field: not read.
     Skip,
-    /// Kept as text: string, date, date-time, time, any.
+    /// Text (string, date, date-time, time, any) without checks.
     Text,
-    Integer,
-    Number,
-    /// Boolean, year, and every column of a schema with its own `missingValues`:
-    /// [`Plan::csv_value`] after the missing-value test.
-    Other,
+    /// Text with only a format (a date type's own, or `format`).
+    Format(StrFormat),
+    /// Text with only length limits, in characters.
+    Length { min: u64, max: u64 },
+    /// Text with only a pattern or only an enum: the field's checks decide.
+    Checked,
+    /// An integer within `lo..=hi` (the whole range when unbounded).
+    Integer { lo: i64, hi: i64 },
+    /// A number neither below `lo` nor above `hi`.
+    Number { lo: f64, hi: f64 },
+    /// Anything else (boolean, year, mixed checks, a schema with its own `missingValues`):
+    /// [`Plan::csv_cell`] for every cell.
+    Full,
+}
+
+impl CsvCol {
+    fn of(plan: &Plan, slot: Option<usize>) -> CsvCol {
+        let skip = CsvCol {
+            slot: usize::MAX,
+            op: CsvOp::Skip,
+        };
+        let Some(slot) = slot else { return skip };
+        let (Some(field), Some(checks)) = (plan.fields.get(slot), plan.checks.get(slot)) else {
+            return skip;
+        };
+        let text = matches!(
+            field.ty,
+            FieldType::String
+                | FieldType::Date
+                | FieldType::DateTime
+                | FieldType::Time
+                | FieldType::Any
+        );
+        let op = match (field.ty, checks.quick) {
+            // A missing value other than the empty cell needs the list's test.
+            _ if plan.missing_values.is_some() => CsvOp::Full,
+            (_, Quick::Nothing) if text => CsvOp::Text,
+            (_, Quick::Format(f)) if text => CsvOp::Format(f),
+            (_, Quick::Length) if text => CsvOp::Length {
+                min: checks.min_length.unwrap_or(0),
+                max: checks.max_length.unwrap_or(u64::MAX),
+            },
+            (_, Quick::Pattern | Quick::Enum) if text => CsvOp::Checked,
+            (FieldType::Integer, Quick::Nothing) => CsvOp::Integer {
+                lo: i64::MIN,
+                hi: i64::MAX,
+            },
+            (
+                FieldType::Integer,
+                Quick::Range {
+                    ilo,
+                    ihi,
+                    ints: true,
+                    ..
+                },
+            ) => CsvOp::Integer { lo: ilo, hi: ihi },
+            (FieldType::Number, Quick::Nothing) => CsvOp::Number {
+                lo: f64::NEG_INFINITY,
+                hi: f64::INFINITY,
+            },
+            (FieldType::Number, Quick::Range { lo, hi, .. }) => CsvOp::Number { lo, hi },
+            _ => CsvOp::Full,
+        };
+        CsvCol { slot, op }
+    }
 }
 
 #[allow(dead_code)]
@@ -879,36 +940,9 @@ impl Schema {
             .filter(|f| f.required && !names.contains(&f.name.as_str()))
             .map(|f| f.name.as_str())
             .collect();
-        let ops = slots
-            .iter()
-            .map(
-                |&slot| match slot.and_then(|s| plan.fields.get(s).zip(plan.checks.get(s))) {
-                    None => CsvOp {
-                        slot: usize::MAX,
-                        kind: CsvKind::Skip,
-                        quick: Quick::Mixed,
-                    },
-                    Some((field, checks)) => CsvOp {
-                        slot: slot.unwrap_or(usize::MAX),
-                        kind: match field.ty {
-                            // A missing value other than the empty cell needs the list's test.
-                            _ if plan.missing_values.is_some() => CsvKind::Other,
-                            FieldType::String
-                            | FieldType::Date
-                            | FieldType::DateTime
-                            | FieldType::Time
-                            | FieldType::Any => CsvKind::Text,
-                            FieldType::Integer => CsvKind::Integer,
-                            FieldType::Number => CsvKind::Number,
-                            FieldType::Boolean | FieldType::Year => CsvKind::Other,
-                        },
-                        quick: checks.quick,
-                    },
-                },
-            )
-            .collect();
+        let cols = slots.iter().map(|&slot| CsvCol::of(plan, slot)).collect();
         let message = match (missing.is_empty(), unknown.is_empty()) {
-            (true, true) => return Ok(CsvColumns { slots, ops }),
+            (true, true) => return Ok(CsvColumns { slots, cols }),
             (false, true) => format!(
                 "CSV header is missing required columns: {}",
                 missing.join(", ")
@@ -1050,8 +1084,8 @@ impl Schema {
             errors,
             failed: false,
         };
-        if ends.len() != cols.ops.len() {
-            let (n, h) = (ends.len(), cols.ops.len());
+        if ends.len() != cols.cols.len() {
+            let (n, h) = (ends.len(), cols.cols.len());
             let cells_word = if n == 1 { "cell" } else { "cells" };
             let cols_word = if h == 1 { "column" } else { "columns" };
             sink.push(
@@ -1062,7 +1096,7 @@ impl Schema {
             return false;
         }
         let mut start = 0usize;
-        for (&end, op) in ends.iter().zip(&cols.ops) {
+        for (&end, col) in ends.iter().zip(&cols.cols) {
             let Some(text) = record.get(start..end) else {
                 sink.push(
                     None,
@@ -1072,58 +1106,53 @@ impl Schema {
                 return false;
             };
             start = end + sep;
-            let Some(out) = cells.get_mut(op.slot) else {
+            let Some(out) = cells.get_mut(col.slot) else {
                 continue;
             };
             // The common cells are typed and checked here, in one test each; an empty cell,
             // a cell that fails, and the other kinds go through `csv_cell`, which says why.
             let done = !text.is_empty()
-                && match op.kind {
-                    CsvKind::Text => {
+                && match &col.op {
+                    CsvOp::Text => {
                         *out = Cell::Str(text);
-                        match op.quick {
-                            Quick::Nothing => true,
-                            Quick::Format(f) => format_ok(f, text),
-                            _ => plan
-                                .checks
-                                .get(op.slot)
-                                .is_some_and(|c| cell_passes(c, out)),
-                        }
+                        true
                     }
-                    CsvKind::Integer => match (values::parse_csv_int(text), op.quick) {
-                        (Some(CsvInt::Int(i)), Quick::Nothing) => {
-                            *out = Cell::Int(i);
-                            true
-                        }
-                        (
-                            Some(CsvInt::Int(i)),
-                            Quick::Range {
-                                ilo,
-                                ihi,
-                                ints: true,
-                                ..
-                            },
-                        ) if ilo <= i && i <= ihi => {
+                    CsvOp::Format(f) => {
+                        *out = Cell::Str(text);
+                        format_ok(*f, text)
+                    }
+                    CsvOp::Length { min, max } => {
+                        // A character takes 1 to 4 bytes: within the limits in bytes, a text
+                        // of ASCII (or any text when the minimum is at most one) is within them
+                        // in characters; anything else counts characters in `csv_cell`.
+                        *out = Cell::Str(text);
+                        let bytes = text.len() as u64;
+                        bytes >= *min && bytes <= *max && (*min <= 1 || text.is_ascii())
+                    }
+                    CsvOp::Checked => {
+                        *out = Cell::Str(text);
+                        plan.checks
+                            .get(col.slot)
+                            .is_some_and(|c| cell_passes(c, out))
+                    }
+                    CsvOp::Integer { lo, hi } => match values::parse_csv_int(text) {
+                        Some(CsvInt::Int(i)) if *lo <= i && i <= *hi => {
                             *out = Cell::Int(i);
                             true
                         }
                         _ => false,
                     },
-                    CsvKind::Number => match (values::parse_csv_number(text), op.quick) {
-                        (Some(f), Quick::Nothing) => {
-                            *out = Cell::Num(f);
-                            true
-                        }
-                        (Some(f), Quick::Range { lo, hi, .. }) if !(f < lo || f > hi) => {
+                    CsvOp::Number { lo, hi } => match values::parse_csv_number(text) {
+                        Some(f) if !(f < *lo || f > *hi) => {
                             *out = Cell::Num(f);
                             true
                         }
                         _ => false,
                     },
-                    CsvKind::Skip | CsvKind::Other => false,
+                    CsvOp::Skip | CsvOp::Full => false,
                 };
             if !done {
-                plan.csv_cell(op.slot, text, &mut sink, out);
+                plan.csv_cell(col.slot, text, &mut sink, out);
             }
         }
         !sink.failed
