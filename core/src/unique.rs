@@ -136,7 +136,9 @@ impl U128Set {
 
     fn grow(&mut self) {
         let cap = (self.slots.len() * 2).max(1024);
-        let old = std::mem::replace(&mut self.slots, vec![0; cap]);
+        let mut slots = vec![0; cap];
+        advise_huge_pages(&mut slots);
+        let old = std::mem::replace(&mut self.slots, slots);
         let mask = cap - 1;
         for k in old.into_iter().filter(|&k| k != 0) {
             let mut i = Self::home(k, mask);
@@ -147,6 +149,44 @@ impl U128Set {
         }
     }
 }
+
+/// Asks the kernel to back `table` with transparent huge pages, before it is written (Linux
+/// with THP in `madvise` or `always` mode; elsewhere, or when refused, nothing changes).
+///
+/// A key set is written and read at random, one slot per key: in 4 KiB pages nearly every
+/// insert into a table of a few MiB misses the TLB, and a page walk is slow, more so in a
+/// virtual machine. In 2 MiB pages the whole table stays mapped in the TLB (one-core CSV
+/// validation of 400k rows ran ~7% faster). Only the 2 MiB blocks wholly inside the table
+/// are asked for.
+fn advise_huge_pages(table: &mut [u128]) {
+    const HUGE: usize = 2 << 20;
+    let bytes = std::mem::size_of_val(table);
+    if bytes < 2 * HUGE {
+        return;
+    }
+    let start = table.as_mut_ptr() as usize;
+    let first = start.next_multiple_of(HUGE);
+    let len = (start + bytes).saturating_sub(first) / HUGE * HUGE;
+    if len > 0 {
+        madvise_huge(first, len);
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn madvise_huge(addr: usize, len: usize) {
+    // SAFETY: `addr..addr + len` lies inside a live allocation this set owns (rounded inward
+    // to 2 MiB boundaries, so it is page-aligned for every page size up to 2 MiB).
+    // MADV_HUGEPAGE only tells the kernel how it may back those pages: it changes neither
+    // their contents nor their mapping, and the allocator is not told anything it relies on.
+    // The result is ignored on purpose: a refusal leaves the table working in small pages.
+    unsafe {
+        libc::madvise(addr as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn madvise_huge(_addr: usize, _len: usize) {}
 
 /// Keys here are UUID bits or already hashes: a multiply-fold is all the hashing they need
 /// (SipHash showed up at a few percent of the whole validation).
@@ -522,9 +562,16 @@ mod tests {
         for k in 0..5000u128 {
             assert!(!s.insert(k * 0x1_0000_0000_0000_0001));
         }
+        // A table large enough to be asked for huge pages works the same.
+        s.reserve(400_000);
+        assert!(s.slots.len() * 16 >= 4 << 20);
+        for k in 0..5000u128 {
+            assert!(!s.insert(k * 0x1_0000_0000_0000_0001));
+            assert!(s.insert((k + 1) << 64));
+        }
         assert!(s.insert(u128::MAX));
         assert!(!s.insert(u128::MAX));
-        assert_eq!(s.len, 5000);
+        assert_eq!(s.len, 10_000);
     }
 
     /// The digit-by-digit reading [`parse_uuid`] must agree with.
