@@ -8,8 +8,8 @@ use super::doc::Doc;
 use super::pattern::Matcher;
 use super::values;
 use super::{
-    Allowed, Bound, Checks, EnumValue, Field, FieldType, Pattern, Plan, Quick, SchemaDialect,
-    StrFormat,
+    Allowed, Bound, CellOp, Checks, EnumValue, Field, FieldType, Pattern, Plan, Quick,
+    SchemaDialect, StrFormat,
 };
 
 type Res<T> = std::result::Result<T, String>;
@@ -213,8 +213,9 @@ fn finish(
     max_rows: Option<u64>,
     missing_values: Option<Vec<String>>,
 ) -> Plan {
-    for c in &mut checks {
+    for (c, f) in checks.iter_mut().zip(&fields) {
         c.quick = Quick::of(c);
+        c.op = CellOp::of(f.ty, c.quick);
     }
     let declared_unique: Vec<usize> = (0..fields.len())
         .filter(|&i| fields.get(i).is_some_and(|f| f.unique))

@@ -324,6 +324,69 @@ pub(crate) struct Checks {
     /// The checks above as one small case for the common shapes ([`Quick::of`]); set when the
     /// plan is finished.
     pub(crate) quick: Quick,
+    /// How the slot's common values are typed and checked in one step ([`CellOp::of`]); set
+    /// with `quick`.
+    pub(crate) op: CellOp,
+}
+
+/// How a slot's common values are typed and checked in one step, from its type and its
+/// [`Quick`] case: the row loops jump once on it per value, and leave every value it does not
+/// decide (another type, an empty CSV cell, a failing value) to the full path.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) enum CellOp {
+    /// Text (string, date, date-time, time, any) without checks.
+    Text,
+    /// Text with only a format (a date type's own, or `format`).
+    Format(StrFormat),
+    /// Text with only length limits, in characters.
+    Length { min: u64, max: u64 },
+    /// Text with only a pattern or only an enum: the checks decide.
+    Checked,
+    /// An integer within `lo..=hi` (the whole range when unbounded).
+    Integer { lo: i64, hi: i64 },
+    /// A number neither below `lo` nor above `hi`.
+    Number { lo: f64, hi: f64 },
+    /// Anything else (boolean, year, mixed checks): the full path for every value.
+    #[default]
+    Full,
+}
+
+impl CellOp {
+    pub(crate) fn of(ty: FieldType, quick: Quick) -> CellOp {
+        let text = matches!(
+            ty,
+            FieldType::String
+                | FieldType::Date
+                | FieldType::DateTime
+                | FieldType::Time
+                | FieldType::Any
+        );
+        match (ty, quick) {
+            (_, Quick::Nothing) if text => CellOp::Text,
+            (_, Quick::Format(f)) if text => CellOp::Format(f),
+            (_, Quick::Length { min, max }) if text => CellOp::Length { min, max },
+            (_, Quick::Pattern | Quick::Enum) if text => CellOp::Checked,
+            (FieldType::Integer, Quick::Nothing) => CellOp::Integer {
+                lo: i64::MIN,
+                hi: i64::MAX,
+            },
+            (
+                FieldType::Integer,
+                Quick::Range {
+                    ilo,
+                    ihi,
+                    ints: true,
+                    ..
+                },
+            ) => CellOp::Integer { lo: ilo, hi: ihi },
+            (FieldType::Number, Quick::Nothing) => CellOp::Number {
+                lo: f64::NEG_INFINITY,
+                hi: f64::INFINITY,
+            },
+            (FieldType::Number, Quick::Range { lo, hi, .. }) => CellOp::Number { lo, hi },
+            _ => CellOp::Full,
+        }
+    }
 }
 
 /// A slot's checks when they are of one common shape, so that a value is checked by one test
@@ -338,8 +401,8 @@ pub(crate) enum Quick {
     Format(StrFormat),
     /// Only a pattern.
     Pattern,
-    /// Only `minLength` / `maxLength`.
-    Length,
+    /// Only `minLength` / `maxLength` (0 and `u64::MAX` when absent), in characters.
+    Length { min: u64, max: u64 },
     /// Only `enum` / `const`.
     Enum,
     /// Only bounds. A number passes when it is neither below `lo` nor above `hi` (so NaN passes,
@@ -389,7 +452,10 @@ impl Quick {
             return Quick::Pattern;
         }
         if c.min_length.is_some() || c.max_length.is_some() {
-            return Quick::Length;
+            return Quick::Length {
+                min: c.min_length.unwrap_or(0),
+                max: c.max_length.unwrap_or(u64::MAX),
+            };
         }
         if c.allowed.is_some() {
             return Quick::Enum;

@@ -7,7 +7,7 @@
 use simd_json::{Node, StaticNode};
 
 use super::values::{self, CsvInt};
-use super::{Checks, EnumValue, Field, FieldType, Plan, Quick, Schema, StrFormat};
+use super::{CellOp, Checks, EnumValue, Field, FieldType, Plan, Quick, Schema, StrFormat};
 use crate::error::{Error, Result};
 use crate::types::{Cell, RowError, RowErrorCode};
 
@@ -185,9 +185,9 @@ fn check_cell(field: &Field, checks: &Checks, cell: &Cell<'_>, sink: &mut Sink<'
 /// slot's [`Quick`] case decides the common shapes in one test.
 #[inline(always)]
 fn cell_passes(checks: &Checks, cell: &Cell<'_>) -> bool {
-    match (checks.quick, *cell) {
+    match (&checks.quick, cell) {
         (Quick::Nothing, _) => true,
-        (Quick::Format(f), Cell::Str(s)) => format_ok(f, s),
+        (Quick::Format(f), Cell::Str(s)) => format_ok(*f, s),
         (Quick::Range { lo, hi, .. }, Cell::Num(f)) => !(f < lo || f > hi),
         (
             Quick::Range {
@@ -199,12 +199,61 @@ fn cell_passes(checks: &Checks, cell: &Cell<'_>) -> bool {
             Cell::Int(i),
         ) => ilo <= i && i <= ihi,
         (Quick::Enum, Cell::Str(s)) => checks.allowed.as_ref().is_none_or(|a| a.has_str(s)),
-        (Quick::Length, Cell::Str(s)) => length_passes(checks, s),
+        (Quick::Length { min, max }, Cell::Str(s)) => {
+            bytes_within(s, *min, *max) || length_passes(checks, s)
+        }
         (Quick::Pattern, Cell::Str(s)) => checks
             .pattern
             .as_ref()
             .is_none_or(|p| p.matcher.is_match(s)),
         _ => all_checks_pass(checks, cell),
+    }
+}
+
+/// Types and checks the common JSON values in one test, by the slot's [`CellOp`], writing
+/// the cell. False when it did not decide (another type, null, a failing value): then
+/// [`Plan::json_value`] types and checks the value in full, and says why.
+#[inline(always)]
+fn json_quick<'a>(checks: &Checks, node: &Node<'a>, out: &mut Cell<'a>) -> bool {
+    match (&checks.op, node) {
+        (CellOp::Text, Node::String(s)) => {
+            *out = Cell::Str(s);
+            true
+        }
+        (CellOp::Format(f), Node::String(s)) => {
+            *out = Cell::Str(s);
+            format_ok(*f, s)
+        }
+        (CellOp::Length { min, max }, Node::String(s)) => {
+            *out = Cell::Str(s);
+            bytes_within(s, *min, *max)
+        }
+        (CellOp::Checked, Node::String(s)) => {
+            *out = Cell::Str(s);
+            cell_passes(checks, out)
+        }
+        (CellOp::Integer { lo, hi }, Node::Static(StaticNode::I64(i))) if lo <= i && i <= hi => {
+            *out = Cell::Int(*i);
+            true
+        }
+        // simd-json reads a non-negative integer as `U64`.
+        (CellOp::Integer { lo, hi }, Node::Static(StaticNode::U64(u)))
+            if i64::try_from(*u).is_ok_and(|i| *lo <= i && i <= *hi) =>
+        {
+            *out = Cell::Int(*u as i64);
+            true
+        }
+        (CellOp::Number { lo, hi }, Node::Static(n)) => {
+            let f = match *n {
+                StaticNode::F64(f) => f,
+                StaticNode::I64(i) => i as f64,
+                StaticNode::U64(u) => u as f64,
+                _ => return false,
+            };
+            *out = Cell::Num(f);
+            !(f < *lo || f > *hi)
+        }
+        _ => false,
     }
 }
 
@@ -253,6 +302,16 @@ fn all_checks_pass(checks: &Checks, cell: &Cell<'_>) -> bool {
             Cell::Str(s) => a.has_str(s),
             _ => a.values.iter().any(|v| enum_eq(v, cell)),
         })
+}
+
+/// Whether `s` is within `min..=max` characters by its length in bytes alone: a character
+/// takes 1 to 4 bytes, so within the limits in bytes, a non-empty text of ASCII (or any
+/// non-empty text when the minimum is at most one) is within them in characters. False
+/// says nothing: count the characters.
+#[inline(always)]
+fn bytes_within(s: &str, min: u64, max: u64) -> bool {
+    let bytes = s.len() as u64;
+    bytes >= min && bytes <= max && (min <= 1 || s.is_ascii())
 }
 
 /// [`check_length`] finds nothing.
@@ -790,6 +849,8 @@ pub struct CsvColumns {
     slots: Vec<Option<usize>>,
     /// What each column's cells take, decided once per file.
     cols: Vec<CsvCol>,
+    /// The slots no column fills (fields left out of the header): null in every row.
+    absent: Vec<usize>,
 }
 
 /// One CSV column: the slot of its field (`usize::MAX` for none) and how its cells are
@@ -797,79 +858,24 @@ pub struct CsvColumns {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct CsvCol {
     slot: usize,
-    op: CsvOp,
-}
-
-/// How the cells of one CSV column are typed and checked: one case per column, decided once
-/// per file from the field's type and its [`Quick`] case.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum CsvOp {
-    /// A column that is no field: not read.
-    Skip,
-    /// Text (string, date, date-time, time, any) without checks.
-    Text,
-    /// Text with only a format (a date type's own, or `format`).
-    Format(StrFormat),
-    /// Text with only length limits, in characters.
-    Length { min: u64, max: u64 },
-    /// Text with only a pattern or only an enum: the field's checks decide.
-    Checked,
-    /// An integer within `lo..=hi` (the whole range when unbounded).
-    Integer { lo: i64, hi: i64 },
-    /// A number neither below `lo` nor above `hi`.
-    Number { lo: f64, hi: f64 },
-    /// Anything else (boolean, year, mixed checks, a schema with its own `missingValues`):
-    /// [`Plan::csv_cell`] for every cell.
-    Full,
+    op: CellOp,
 }
 
 impl CsvCol {
     fn of(plan: &Plan, slot: Option<usize>) -> CsvCol {
         let skip = CsvCol {
             slot: usize::MAX,
-            op: CsvOp::Skip,
+            op: CellOp::Full,
         };
         let Some(slot) = slot else { return skip };
-        let (Some(field), Some(checks)) = (plan.fields.get(slot), plan.checks.get(slot)) else {
+        let Some(checks) = plan.checks.get(slot) else {
             return skip;
         };
-        let text = matches!(
-            field.ty,
-            FieldType::String
-                | FieldType::Date
-                | FieldType::DateTime
-                | FieldType::Time
-                | FieldType::Any
-        );
-        let op = match (field.ty, checks.quick) {
+        let op = if plan.missing_values.is_some() {
             // A missing value other than the empty cell needs the list's test.
-            _ if plan.missing_values.is_some() => CsvOp::Full,
-            (_, Quick::Nothing) if text => CsvOp::Text,
-            (_, Quick::Format(f)) if text => CsvOp::Format(f),
-            (_, Quick::Length) if text => CsvOp::Length {
-                min: checks.min_length.unwrap_or(0),
-                max: checks.max_length.unwrap_or(u64::MAX),
-            },
-            (_, Quick::Pattern | Quick::Enum) if text => CsvOp::Checked,
-            (FieldType::Integer, Quick::Nothing) => CsvOp::Integer {
-                lo: i64::MIN,
-                hi: i64::MAX,
-            },
-            (
-                FieldType::Integer,
-                Quick::Range {
-                    ilo,
-                    ihi,
-                    ints: true,
-                    ..
-                },
-            ) => CsvOp::Integer { lo: ilo, hi: ihi },
-            (FieldType::Number, Quick::Nothing) => CsvOp::Number {
-                lo: f64::NEG_INFINITY,
-                hi: f64::INFINITY,
-            },
-            (FieldType::Number, Quick::Range { lo, hi, .. }) => CsvOp::Number { lo, hi },
-            _ => CsvOp::Full,
+            CellOp::Full
+        } else {
+            checks.op
         };
         CsvCol { slot, op }
     }
@@ -942,7 +948,16 @@ impl Schema {
             .collect();
         let cols = slots.iter().map(|&slot| CsvCol::of(plan, slot)).collect();
         let message = match (missing.is_empty(), unknown.is_empty()) {
-            (true, true) => return Ok(CsvColumns { slots, cols }),
+            (true, true) => {
+                let absent = (0..plan.fields.len())
+                    .filter(|s| !slots.contains(&Some(*s)))
+                    .collect();
+                return Ok(CsvColumns {
+                    slots,
+                    cols,
+                    absent,
+                });
+            }
             (false, true) => format!(
                 "CSV header is missing required columns: {}",
                 missing.join(", ")
@@ -1024,7 +1039,9 @@ impl Schema {
                                 ),
                             );
                         } else if let Some(c) = cells.get_mut(slot) {
-                            plan.json_value(field, checks, value, &mut sink, c);
+                            if !json_quick(checks, value, c) {
+                                plan.json_value(field, checks, value, &mut sink, c);
+                            }
                         }
                     }
                 }
@@ -1076,8 +1093,18 @@ impl Schema {
         errors: &mut Vec<RowError>,
     ) -> bool {
         let plan = &*self.0;
-        cells.clear();
-        cells.resize(plan.fields.len(), Cell::Null);
+        // Every column below writes its field's cell (null when missing): only the fields no
+        // column fills are reset.
+        if cells.len() == plan.fields.len() {
+            for &s in &cols.absent {
+                if let Some(c) = cells.get_mut(s) {
+                    *c = Cell::Null;
+                }
+            }
+        } else {
+            cells.clear();
+            cells.resize(plan.fields.len(), Cell::Null);
+        }
         let mut sink = Sink {
             row,
             line,
@@ -1113,43 +1140,40 @@ impl Schema {
             // a cell that fails, and the other kinds go through `csv_cell`, which says why.
             let done = !text.is_empty()
                 && match &col.op {
-                    CsvOp::Text => {
+                    CellOp::Text => {
                         *out = Cell::Str(text);
                         true
                     }
-                    CsvOp::Format(f) => {
+                    CellOp::Format(f) => {
                         *out = Cell::Str(text);
                         format_ok(*f, text)
                     }
-                    CsvOp::Length { min, max } => {
-                        // A character takes 1 to 4 bytes: within the limits in bytes, a text
-                        // of ASCII (or any text when the minimum is at most one) is within them
-                        // in characters; anything else counts characters in `csv_cell`.
+                    CellOp::Length { min, max } => {
+                        // Anything the bytes do not decide counts characters in `csv_cell`.
                         *out = Cell::Str(text);
-                        let bytes = text.len() as u64;
-                        bytes >= *min && bytes <= *max && (*min <= 1 || text.is_ascii())
+                        bytes_within(text, *min, *max)
                     }
-                    CsvOp::Checked => {
+                    CellOp::Checked => {
                         *out = Cell::Str(text);
                         plan.checks
                             .get(col.slot)
                             .is_some_and(|c| cell_passes(c, out))
                     }
-                    CsvOp::Integer { lo, hi } => match values::parse_csv_int(text) {
+                    CellOp::Integer { lo, hi } => match values::parse_csv_int(text) {
                         Some(CsvInt::Int(i)) if *lo <= i && i <= *hi => {
                             *out = Cell::Int(i);
                             true
                         }
                         _ => false,
                     },
-                    CsvOp::Number { lo, hi } => match values::parse_csv_number(text) {
+                    CellOp::Number { lo, hi } => match values::parse_csv_number(text) {
                         Some(f) if !(f < *lo || f > *hi) => {
                             *out = Cell::Num(f);
                             true
                         }
                         _ => false,
                     },
-                    CsvOp::Skip | CsvOp::Full => false,
+                    CellOp::Full => false,
                 };
             if !done {
                 plan.csv_cell(col.slot, text, &mut sink, out);
@@ -1195,7 +1219,7 @@ mod tests {
                 Quick::Nothing => "nothing",
                 Quick::Format(_) => "format",
                 Quick::Pattern => "pattern",
-                Quick::Length => "length",
+                Quick::Length { .. } => "length",
                 Quick::Enum => "enum",
                 Quick::Range { ints: true, .. } => "ints",
                 Quick::Range { ints: false, .. } => "floats",
@@ -1305,6 +1329,100 @@ mod tests {
             assert!(!allowed.has_str(&format!("{base}a")));
             assert!(len == 0 || !allowed.has_str(&base[1..]));
         }
+    }
+
+    /// The JSON row loop types and checks the common values by the slot's op first: with the
+    /// full path behind it, it must give exactly the cells and errors of the full path alone.
+    #[test]
+    fn json_values_typed_by_the_op_match_the_full_path() {
+        let schema = Schema::compile(
+            r#"{"type":"object","properties":{
+                "u":{"type":"string","format":"uuid"},
+                "plain":{"type":"string"},
+                "any":{},
+                "len":{"type":"string","minLength":2,"maxLength":3},
+                "pat":{"type":"string","pattern":"^a"},
+                "en":{"type":"string","enum":["a","ab","éé"]},
+                "i":{"type":"integer","minimum":-3,"exclusiveMaximum":7},
+                "ibig":{"type":"integer","maximum":9223372036854775807},
+                "ifrac":{"type":"integer","minimum":-2.5},
+                "n":{"type":"number","exclusiveMinimum":-1.5,"maximum":2.25},
+                "nany":{"type":["number","null"]},
+                "d":{"type":"string","format":"date"},
+                "mixed":{"type":"number","minimum":0,"enum":[1,2.5]}}}"#,
+        )
+        .unwrap();
+        let plan = &*schema.0;
+        let ops: Vec<CellOp> = plan.checks.iter().map(|c| c.op).collect();
+        for op in [
+            "Text", "Format", "Length", "Checked", "Integer", "Number", "Full",
+        ] {
+            assert!(
+                ops.iter().any(|o| format!("{o:?}").starts_with(op)),
+                "no {op} in {ops:?}"
+            );
+        }
+        let strs = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "éé",
+            "ééé",
+            "b",
+            "2025-01-02",
+            "2025-02-30",
+            "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f",
+            "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9g",
+        ];
+        let mut nodes: Vec<Node<'_>> = strs.iter().map(|s| Node::String(s)).collect();
+        for i in [i64::MIN, -4, -3, -2, -1, 0, 1, 2, 6, 7, i64::MAX] {
+            nodes.push(Node::Static(StaticNode::I64(i)));
+        }
+        for u in [0, 2, 6, 7, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+            nodes.push(Node::Static(StaticNode::U64(u)));
+        }
+        for f in [-1.5, -1.49, 0.0, -0.0, 1.0, 2.25, 2.5, 3.0, 1e300, f64::NAN] {
+            nodes.push(Node::Static(StaticNode::F64(f)));
+        }
+        nodes.push(Node::Static(StaticNode::Null));
+        nodes.push(Node::Static(StaticNode::Bool(true)));
+        let mut checked = 0;
+        for (field, checks) in plan.fields.iter().zip(&plan.checks) {
+            for node in &nodes {
+                let (mut fast_errors, mut full_errors) = (Vec::new(), Vec::new());
+                let (mut fast_cell, mut full_cell) = (Cell::Null, Cell::Null);
+                let mut sink = Sink {
+                    row: 1,
+                    line: None,
+                    errors: &mut fast_errors,
+                    failed: false,
+                };
+                let quick = json_quick(checks, node, &mut fast_cell);
+                if !quick {
+                    plan.json_value(field, checks, node, &mut sink, &mut fast_cell);
+                }
+                let mut sink = Sink {
+                    row: 1,
+                    line: None,
+                    errors: &mut full_errors,
+                    failed: false,
+                };
+                plan.json_value(field, checks, node, &mut sink, &mut full_cell);
+                checked += usize::from(quick);
+                assert_eq!(fast_errors, full_errors, "{} {node:?}", field.name);
+                if full_errors.is_empty() {
+                    assert_eq!(
+                        format!("{fast_cell:?}"),
+                        format!("{full_cell:?}"),
+                        "{} {node:?}",
+                        field.name
+                    );
+                }
+            }
+        }
+        assert!(checked > 40, "only {checked} values decided by the op");
     }
 
     /// The CSV row loop types and checks the common cells itself: it must give exactly the
