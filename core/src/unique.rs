@@ -74,10 +74,12 @@ impl U128Set {
         (self.len + more) * 4 <= self.slots.len() * 3
     }
 
-    /// Makes room for `more` keys without growing.
+    /// Makes room for `more` keys without growing: one new table of the final size (growing
+    /// step by step allocated, faulted in and refilled every table on the way).
     pub fn reserve(&mut self, more: usize) {
-        while (self.len + more) * 4 > self.slots.len() * 3 {
-            self.grow();
+        if !self.has_room(more) {
+            let need = ((self.len + more) * 4).div_ceil(3);
+            self.rebuild(need.next_power_of_two().max(1024));
         }
     }
 
@@ -135,7 +137,11 @@ impl U128Set {
     }
 
     fn grow(&mut self) {
-        let cap = (self.slots.len() * 2).max(1024);
+        self.rebuild((self.slots.len() * 2).max(1024));
+    }
+
+    /// Moves every key into a new table of `cap` slots, a power of two.
+    fn rebuild(&mut self, cap: usize) {
         let mut slots = vec![0; cap];
         advise_huge_pages(&mut slots);
         let old = std::mem::replace(&mut self.slots, slots);
