@@ -254,7 +254,8 @@ pub(crate) enum Key {
     /// A part of the key is null: not checked.
     Null,
     /// A lower-case 8-4-4-4-12 UUID.
-    Uuid(u128),
+    /// Its bits, as two words: a `u128` would align the key to 16 bytes and make it 32.
+    Uuid([u64; 2]),
     /// Any other key: its hash and its text in [`ChunkKeys`]' arena.
     Text { hash: u64, start: u32, len: u32 },
 }
@@ -305,7 +306,7 @@ impl ChunkKeys {
                 }
             };
             let k = match parse_uuid(key) {
-                Some(u) => Key::Uuid(u),
+                Some(u) => Key::Uuid(split(u)),
                 None => {
                     let start = self.text.len() as u32;
                     self.text.push_str(key);
@@ -338,7 +339,7 @@ impl ChunkKeys {
     pub fn display(&self, i: usize, c: usize) -> String {
         match self.get(i, c) {
             Key::Null => String::new(),
-            Key::Uuid(u) => format_uuid(u),
+            Key::Uuid(u) => format_uuid(join(u)),
             Key::Text { start, len, .. } => self.text_of(start, len).to_owned(),
         }
     }
@@ -392,11 +393,11 @@ impl UniqueTracker {
             }
             for i in 0..rows {
                 if let Key::Uuid(ahead) = keys.get(i + PREFETCH_AHEAD, c) {
-                    set.uuids.prefetch(ahead);
+                    set.uuids.prefetch(join(ahead));
                 }
                 let fresh = match keys.get(i, c) {
                     Key::Null => true,
-                    Key::Uuid(u) => set.uuids.insert(u),
+                    Key::Uuid(u) => set.uuids.insert(join(u)),
                     Key::Text { hash, start, len } => {
                         set.insert_hashed(hash, keys.text_of(start, len))
                     }
@@ -441,6 +442,19 @@ impl UniqueTracker {
     pub fn slots(&self, n: usize) -> &[usize] {
         &self.constraints[n].0
     }
+}
+
+// A chunk's keys are one per row: keep them small.
+const _: () = assert!(std::mem::size_of::<Key>() == 24);
+
+/// `u` as its high and low words.
+fn split(u: u128) -> [u64; 2] {
+    [(u >> 64) as u64, u as u64]
+}
+
+/// The inverse of [`split`].
+fn join([hi, lo]: [u64; 2]) -> u128 {
+    u128::from(hi) << 64 | u128::from(lo)
 }
 
 /// How many rows ahead [`UniqueTracker::check_keys`] fetches a key's slot.
