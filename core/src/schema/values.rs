@@ -315,51 +315,97 @@ fn parse8(v: u64) -> u64 {
     a.wrapping_add(b) >> 32
 }
 
-/// `b` when it is at most 16 bytes: at most 8 digits, or at most 7 digits, a `.` and at most 8
-/// digits, with at least one digit in all: the digits as an integer, how many there are and
-/// how many follow the `.`. `None` for everything else (which may still be a number).
-#[inline]
-fn short_decimal(b: &[u8]) -> Option<(u64, usize, usize)> {
-    let n = b.len();
-    if n == 0 || n > 16 {
-        return None;
+/// The top `t` bytes of a word set, for `t` in 0..=8 (the entries past 8 are never used for a
+/// value that is kept).
+static TOP_BYTES: [u64; 16] = {
+    let mut t = [0u64; 16];
+    let mut i = 1;
+    while i <= 8 {
+        t[i] = u64::MAX << (64 - 8 * i);
+        i += 1;
     }
-    // The first eight bytes, and the last `n` (at most eight) bytes in the top of a word: two
-    // loads when `n` >= 8, and the integer part starts at the first byte, the fraction ends at
-    // the last.
-    let (head, tail) = match b.first_chunk::<8>() {
-        Some(h) => (
-            u64::from_le_bytes(*h),
-            u64::from_le_bytes(b[n - 8..].try_into().unwrap_or_default()),
-        ),
-        None => {
-            let x = load8(b);
-            (x, x << (8 * (8 - n)))
-        }
-    };
-    let k = (non_digits(head).trailing_zeros() / 8) as usize;
-    let int = if k == 0 { 0 } else { digits_value(head, k) };
-    if k == n {
-        return Some((int, k, 0));
-    }
-    if k == 8 || b[k] != b'.' {
-        return None;
-    }
-    // The fraction: the top `f` bytes of `tail`.
-    let f = n - k - 1;
-    if f > 8 || k + f == 0 {
-        return None;
-    }
-    let top = if f == 0 { 0 } else { u64::MAX << (64 - 8 * f) };
-    if non_digits(tail) & top != 0 {
-        return None;
-    }
-    let frac = parse8((tail & top) - ((ONES * 0x30) & top));
-    Some((int * POW10_INT[f] + frac, k + f, f))
+    t
+};
+
+const ZEROS: u64 = ONES * 0x30;
+const HIGH: u64 = ONES * 0x80;
+
+/// The high bit of each byte of `v` (a word of bytes minus `'0'` each) that was not an ASCII
+/// digit: its value is above 9, or it borrowed (a byte below `'0'` wraps to 0xd0 and up). A
+/// borrow or a carry can only disturb the bytes above a byte that is flagged itself, so the
+/// result is zero exactly when every byte was a digit, and its lowest set bit is in the first
+/// byte that was not.
+#[inline(always)]
+fn non_digit_values(v: u64) -> u64 {
+    (v | v.wrapping_add(ONES * 0x76)) & HIGH
 }
 
-/// 10^0 ..= 10^8.
-static POW10_INT: [u64; 9] = [
+/// `b` when it is 1..=16 bytes: at most 8 digits, or at most 7 digits, a `.` and at most 8
+/// digits, with at least one digit in all: the digits as an integer and how many follow the
+/// `.`. `None` for everything else (which may still be a number).
+///
+/// Two shapes, each straight-line but for its early exits: up to seven bytes fit in one word,
+/// where the dot (if any) is taken out with two masks and one parse reads every digit; eight
+/// bytes and more are read as their first and last eight, the dot is the first non-digit of
+/// the first word, the integer digits before it and the fraction (the top bytes of the last
+/// word) are read eight digits at a time each.
+#[inline(always)]
+fn short_decimal(b: &[u8]) -> Option<(u64, usize)> {
+    let n = b.len();
+    if let (Some(h), Some(l)) = (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+        if n > 16 {
+            return None;
+        }
+        let (head, tail) = (u64::from_le_bytes(*h), u64::from_le_bytes(*l));
+        let hv = head.wrapping_sub(ZEROS);
+        let k = (non_digit_values(hv).trailing_zeros() / 8) as usize;
+        if k >= 8 {
+            // Eight digits and nothing else, or more than eight before any dot.
+            return (n == 8).then(|| (parse8(hv), 0));
+        }
+        // The dot at `k`, then `t` fraction digits: the top `t` bytes of `tail`.
+        let t = n - k - 1;
+        if (head >> (8 * k)) as u8 != b'.' || t > 8 {
+            return None;
+        }
+        let top = TOP_BYTES[t];
+        let fv = tail.wrapping_sub(ZEROS & top) & top;
+        if non_digit_values(fv) != 0 {
+            return None;
+        }
+        // The integer digits' values in the top `k` bytes (none for `k` = 0); the borrows of
+        // `hv` only run upwards from the dot, and drop out.
+        let iv = (hv << 8) << (8 * (7 - k));
+        return Some((parse8(iv) * POW10_INT[t] + parse8(fv), t));
+    }
+    // 0..=7 bytes: all in one word, zeros past the end (which are non-digits).
+    if n == 0 {
+        return None;
+    }
+    let x = load8(b);
+    let xv = x.wrapping_sub(ZEROS);
+    let k = (non_digit_values(xv).trailing_zeros() / 8) as usize;
+    let shift = 8 * (8 - n);
+    if k == n {
+        return Some((parse8(xv << shift), 0));
+    }
+    // A dot at `k`: the integer digits move up one byte over it, so that the `n - 1` bytes
+    // after the first are the digits, then top-aligned; the fraction's bytes are checked there.
+    if (x >> (8 * k)) as u8 != b'.' || n == 1 {
+        return None;
+    }
+    let below = (1u64 << (8 * k)) - 1;
+    let d = (((x & below) << 8) | (x & !below & !(0xff << (8 * k)))) << shift;
+    let top = TOP_BYTES[n - 1];
+    let dv = d.wrapping_sub(ZEROS & top) & top;
+    if non_digit_values(dv) != 0 {
+        return None;
+    }
+    Some((parse8(dv), n - k - 1))
+}
+
+/// 10^0 ..= 10^8 (and zeros up to 16 entries, for indexing by a masked count).
+static POW10_INT: [u64; 16] = [
     1,
     10,
     100,
@@ -369,6 +415,13 @@ static POW10_INT: [u64; 9] = [
     1_000_000,
     10_000_000,
     100_000_000,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
 ];
 
 /// CSV integer: an optional sign and decimal digits only.
@@ -412,24 +465,25 @@ fn parse_csv_int_long(s: &str) -> Option<CsvInt> {
 /// CSV number: `[+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?`, finite.
 pub(crate) fn parse_csv_number(s: &str) -> Option<f64> {
     let b = s.as_bytes();
-    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    if let Some((m, digits, frac)) = b.get(sign..).and_then(short_decimal) {
-        if digits <= 15 {
-            // Exact fast path (Clinger): the digits are an integer below 2^53 and the power of
-            // ten is exact, so one correctly rounded division gives what `str::parse` gives.
-            // (`m` < 2^53 converts exactly through i64, one instruction.) `v` is +0 or above, so
-            // setting the sign bit negates it, without a branch on a sign that is as often `-`
-            // as not in coordinates.
-            let v = (m as i64) as f64 / POW10[frac];
-            let neg = u64::from(b[0] == b'-');
-            return Some(f64::from_bits(v.to_bits() | neg << 63));
-        }
+    let first = b.first().copied().unwrap_or(0);
+    let sign = usize::from(first == b'+' || first == b'-');
+    if let Some((m, frac)) = b.get(sign..).and_then(short_decimal) {
+        // Exact fast path (Clinger): the digits (at most 15) are an integer below 2^53 and the
+        // power of ten is exact, so one correctly rounded division gives what `str::parse`
+        // gives. (`m` < 2^53 converts exactly through i64, one instruction.) `v` is +0 or
+        // above, so setting the sign bit negates it, without a branch on a sign that is as
+        // often `-` as not in coordinates.
+        let v = (m as i64) as f64 / POW10[frac & 15];
+        let neg = u64::from(first == b'-');
+        return Some(f64::from_bits(v.to_bits() | neg << 63));
     }
     parse_csv_number_general(s)
 }
 
 /// [`parse_csv_number`] for every spelling the short fast path does not take (exponents,
-/// more digits, and everything invalid).
+/// more digits, and everything invalid). Out of line: the fast path needs no stack frame.
+#[cold]
+#[inline(never)]
 fn parse_csv_number_general(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let neg = b.first() == Some(&b'-');
@@ -946,6 +1000,49 @@ mod tests {
                 ));
             }
             same_number(&t);
+        }
+    }
+
+    /// Every string of up to six characters over digits, signs, dots, exponents and a few
+    /// bytes around them; then every dot position in numbers of 8..=17 bytes, signed or not,
+    /// with the digits around the fast path's limits (seven before the dot, eight after).
+    #[test]
+    fn csv_number_fast_path_matches_reference_exhaustively_on_short_spellings() {
+        let alphabet = ["0", "1", "9", ".", "-", "+", "e", "/", ":", "é"];
+        let mut t = String::new();
+        let mut idx = [0usize; 6];
+        for len in 0..=6 {
+            let count = alphabet.len().pow(len as u32);
+            for mut c in 0..count {
+                t.clear();
+                for slot in idx.iter_mut().take(len) {
+                    *slot = c % alphabet.len();
+                    c /= alphabet.len();
+                    t.push_str(alphabet[*slot]);
+                }
+                same_number(&t);
+            }
+        }
+        let mut r = Rng(0x1234_5678_9abc_def1);
+        for _ in 0..100_000 {
+            t.clear();
+            t.push_str(r.pick(&["", "-", "+"]));
+            let n = 7 + r.below(10) as usize;
+            let start = t.len();
+            if r.below(4) == 0 {
+                t.push('0');
+            }
+            while t.len() - start < n {
+                digits(&mut r, 1, &mut t);
+            }
+            t.insert(start + r.below(n as u64 + 1) as usize, '.');
+            same_number(&t);
+            if r.below(8) == 0 {
+                // One byte swapped for a non-digit anywhere.
+                let at = start + r.below(n as u64) as usize;
+                t.replace_range(at..at + 1, r.pick(&["x", "/", ":", " ", "-"]));
+                same_number(&t);
+            }
         }
     }
 
