@@ -111,43 +111,63 @@ pub(crate) fn is_date_time(s: &str) -> bool {
     let year = (p0 & 0xff) as u32 * 100 + (p0 >> 16 & 0xff) as u32;
     let month = (p0 >> 40 & 0xff) as u32;
     let day = (p1 & 0xff) as u32;
-    let (hour, minute, second) = (p1 >> 24 & 0xff, p1 >> 48 & 0xff, p2 >> 40 & 0xff);
+    // Hour (byte 3 of `p1`), minute (byte 6 of `p1`) and second (byte 5 of `p2`), each at most
+    // 99: one add sets a byte's high bit exactly when it is above its limit (23, 59, 60), with no
+    // carry (99 + 0x7f - 23 < 0x100).
+    const HOUR_MINUTE: u64 = 0xff << 24 | 0xff << 48;
+    const HOUR_MINUTE_ADD: u64 = (0x7f - 23) << 24 | (0x7f - 59) << 48;
+    const SECOND: u64 = 0xff << 40;
+    const SECOND_ADD: u64 = (0x7f - 60) << 40;
+    let time_bad = ((p1 & HOUR_MINUTE) + HOUR_MINUTE_ADD) | ((p2 & SECOND) + SECOND_ADD);
     if !(1..=12).contains(&month)
         || day == 0
+        || time_bad & HIGH != 0
         || (day > DAYS_IN_MONTH[month as usize] && !(month == 2 && day == 29 && is_leap(year)))
-        || hour > 23
-        || minute > 59
-        || second > 60
     {
         return false;
     }
     // The zone is the last byte (`Z`/`z`) or the last six (`±hh:mm`, ending in a digit), so
-    // whatever lies between byte 19 and the zone must be nothing or `.` and digits; the digits
-    // (at most eight) are checked in the word that ends where the zone starts, without a loop
-    // whose exit would depend on how many there are.
+    // whatever lies between byte 19 and the zone must be nothing or `.` and digits. The `Z`
+    // form stays in this frame; the offset form is out of line (its zone check needs one).
     let n = b.len();
-    let zone = if matches!(b[n - 1], b'Z' | b'z') {
-        1
+    if matches!(b[n - 1], b'Z' | b'z') {
+        fraction_ok(b, n - 1)
     } else {
-        6
-    };
-    let Some(end) = n.checked_sub(zone).filter(|&e| e >= 19) else {
-        return false;
-    };
-    if zone == 6 && !is_zone(&b[end..]) {
-        return false;
+        offset_zone_ok(b)
     }
-    let digits = end.saturating_sub(20);
-    if digits > 8 {
-        return b[19] == b'.' && b[20..end].iter().all(u8::is_ascii_digit);
+}
+
+/// [`is_date_time`] past the fixed head when the text does not end in `Z`/`z`: a `±hh:mm`
+/// zone at the end, the fraction before it.
+#[inline(never)]
+fn offset_zone_ok(b: &[u8]) -> bool {
+    let n = b.len();
+    n >= 25 && is_zone(&b[n - 6..]) && fraction_ok(b, n - 6)
+}
+
+/// Whether bytes `19..end` of a date-time (`end` >= 19) are nothing, or `.` and at least one
+/// digit. Up to eight digits are checked in the word that ends at `end`, without a loop whose
+/// exit would depend on how many there are.
+#[inline(always)]
+fn fraction_ok(b: &[u8], end: usize) -> bool {
+    if end <= 20 {
+        // Nothing, or a `.` with no digit.
+        return end == 19;
     }
-    let last8 = u64::from_le_bytes(b[end - 8..end].try_into().unwrap_or_default());
-    let top = if digits == 0 {
-        0
-    } else {
-        u64::MAX << (64 - 8 * digits)
-    };
-    (end == 19) | ((b[19] == b'.') & (digits > 0) & (non_digits(last8) & top == 0))
+    let dot = b.get(19) == Some(&b'.');
+    let digits = end - 20;
+    match b.get(end - 8..end).and_then(<[u8]>::first_chunk::<8>) {
+        Some(w) if digits <= 8 => {
+            let top = TOP_BYTES[digits];
+            let v = u64::from_le_bytes(*w).wrapping_sub(ZEROS & top) & top;
+            dot & (non_digit_values(v) == 0)
+        }
+        _ => {
+            dot && b
+                .get(20..end)
+                .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+        }
+    }
 }
 
 /// Days in each month of a common year, by month number (index 0 unused).
