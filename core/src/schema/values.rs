@@ -447,22 +447,28 @@ static POW10_INT: [u64; 16] = [
 /// CSV integer: an optional sign and decimal digits only.
 pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
     let b = s.as_bytes();
-    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let first = b.first().copied().unwrap_or(0);
+    let sign = usize::from(first == b'+' || first == b'-');
     let digits = b.get(sign..).unwrap_or_default();
     let n = digits.len();
-    if (1..=8).contains(&n) {
-        let (k, x) = digit_run(digits);
-        if k != n {
+    if n.wrapping_sub(1) < 8 {
+        // The digit values moved to the top `n` bytes: what lies past the end (and the borrows
+        // out of it, which only run upwards) is shifted out.
+        let v = load8(digits).wrapping_sub(ZEROS) << (8 * (8 - n));
+        if non_digit_values(v) != 0 {
             return None;
         }
         // Negated without a branch: (v ^ -1) + 1 == -v.
-        let neg = -i64::from(b[0] == b'-');
-        return Some(CsvInt::Int((digits_value(x, n) as i64 ^ neg) - neg));
+        let neg = -i64::from(first == b'-');
+        return Some(CsvInt::Int((parse8(v) as i64 ^ neg) - neg));
     }
     parse_csv_int_long(s)
 }
 
-/// [`parse_csv_int`] for no digits or more than 8 of them.
+/// [`parse_csv_int`] for no digits or more than 8 of them. Out of line: the short path needs
+/// no stack frame.
+#[cold]
+#[inline(never)]
 fn parse_csv_int_long(s: &str) -> Option<CsvInt> {
     let b = s.as_bytes();
     let digits = match b.first() {
