@@ -446,10 +446,11 @@ static POW10_INT: [u64; 16] = [
 
 /// CSV integer: an optional sign and decimal digits only.
 pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
-    let b = s.as_bytes();
-    let first = b.first().copied().unwrap_or(0);
-    let sign = usize::from(first == b'+' || first == b'-');
-    let digits = b.get(sign..).unwrap_or_default();
+    let (neg, digits) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        b => (false, b),
+    };
     let n = digits.len();
     if n.wrapping_sub(1) < 8 {
         // The digit values moved to the top `n` bytes: what lies past the end (and the borrows
@@ -459,7 +460,7 @@ pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
             return None;
         }
         // Negated without a branch: (v ^ -1) + 1 == -v.
-        let neg = -i64::from(first == b'-');
+        let neg = -i64::from(neg);
         return Some(CsvInt::Int((parse8(v) as i64 ^ neg) - neg));
     }
     parse_csv_int_long(s)
@@ -490,18 +491,19 @@ fn parse_csv_int_long(s: &str) -> Option<CsvInt> {
 
 /// CSV number: `[+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?`, finite.
 pub(crate) fn parse_csv_number(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    let first = b.first().copied().unwrap_or(0);
-    let sign = usize::from(first == b'+' || first == b'-');
-    if let Some((m, frac)) = b.get(sign..).and_then(short_decimal) {
+    let (neg, digits) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        b => (false, b),
+    };
+    if let Some((m, frac)) = short_decimal(digits) {
         // Exact fast path (Clinger): the digits (at most 15) are an integer below 2^53 and the
         // power of ten is exact, so one correctly rounded division gives what `str::parse`
         // gives. (`m` < 2^53 converts exactly through i64, one instruction.) `v` is +0 or
         // above, so setting the sign bit negates it, without a branch on a sign that is as
         // often `-` as not in coordinates.
         let v = (m as i64) as f64 / POW10[frac & 15];
-        let neg = u64::from(first == b'-');
-        return Some(f64::from_bits(v.to_bits() | neg << 63));
+        return Some(f64::from_bits(v.to_bits() | u64::from(neg) << 63));
     }
     parse_csv_number_general(s)
 }
