@@ -297,33 +297,6 @@ pub(crate) fn load8(b: &[u8]) -> u64 {
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 
-/// For each byte of `x`: zero when it is an ASCII digit, else non-zero (high nibble bits only).
-/// A byte >= 0xfa carries into the next byte, which can only make that byte look like a
-/// non-digit; the byte itself is reported as a non-digit, so the first non-digit is always right.
-#[inline]
-fn non_digits(x: u64) -> u64 {
-    const HI: u64 = ONES * 0xf0;
-    ((x & HI) ^ (ONES * 0x30)) | ((x.wrapping_add(ONES * 0x06) & HI) ^ (ONES * 0x30))
-}
-
-/// How many of the first `min(8, b.len())` bytes of `b` are ASCII digits before the first
-/// non-digit, and the loaded word.
-#[inline]
-fn digit_run(b: &[u8]) -> (usize, u64) {
-    let x = load8(b);
-    // Zero bytes past the end are non-digits.
-    ((non_digits(x).trailing_zeros() / 8) as usize, x)
-}
-
-/// The first `n` (1..=8) bytes of `x`, ASCII digits, as a number.
-#[inline]
-fn digits_value(x: u64, n: usize) -> u64 {
-    // Digit values (no borrow: each of the `n` bytes is at least 0x30), shifted up so that the
-    // bytes past the digits drop out and the last digit is the top byte.
-    let shift = 8 * (8 - n);
-    parse8((x - ((ONES * 0x30) >> shift)) << shift)
-}
-
 /// The eight digit values (0..=9) in the bytes of `v`, the first byte most significant.
 #[inline]
 fn parse8(v: u64) -> u64 {
@@ -573,13 +546,17 @@ pub(crate) fn push_digits(b: &[u8], mut i: usize, m: &mut u64) -> usize {
 #[inline]
 pub(crate) fn push_digit_words(b: &[u8], mut i: usize, m: &mut u64) -> usize {
     loop {
-        let (n, x) = digit_run(b.get(i..).unwrap_or_default());
+        // The digit values made once: the first non-digit is the first flagged byte, and the
+        // run's values, moved to the top of the word (past it and every borrow out of it
+        // shifted out), are what is read.
+        let xv = load8(b.get(i..).unwrap_or_default()).wrapping_sub(ZEROS);
+        let n = (non_digit_values(xv).trailing_zeros() / 8) as usize;
         if n == 0 {
             return i;
         }
         *m = m
-            .wrapping_mul(POW10_INT.get(n).copied().unwrap_or(0))
-            .wrapping_add(digits_value(x, n));
+            .wrapping_mul(POW10_INT[n & 15])
+            .wrapping_add(parse8(xv << (64 - 8 * n)));
         i += n;
         if n < 8 {
             return i;
@@ -1071,6 +1048,34 @@ mod tests {
                 t.replace_range(at..at + 1, r.pick(&["x", "/", ":", " ", "-"]));
                 same_number(&t);
             }
+        }
+    }
+
+    /// The word-at-a-time digit reader against the byte-at-a-time one: runs of 0..=30 digits
+    /// at every offset, followed by the bytes around the digits, a dot, non-ASCII, or the end.
+    #[test]
+    fn push_digit_words_matches_push_digits() {
+        let mut r = Rng(0x0bad_5eed_1234_5678);
+        let mut t = String::new();
+        for _ in 0..200_000 {
+            t.clear();
+            for _ in 0..r.below(4) {
+                t.push(char::from(b"ab.-"[r.below(4) as usize]));
+            }
+            let start = t.len();
+            let n = r.below(31);
+            digits(&mut r, n, &mut t);
+            if r.below(4) != 0 {
+                t.push_str(r.pick(&["/", ":", ".", "e", "\u{0}", "é", "0", "9", " "]));
+            }
+            let b = t.as_bytes();
+            let m0 = r.next() % 1000;
+            let (mut a, mut w) = (m0, m0);
+            let (ia, iw) = (
+                push_digits(b, start, &mut a),
+                push_digit_words(b, start, &mut w),
+            );
+            assert_eq!((ia, a), (iw, w), "{t:?} from {start}");
         }
     }
 
