@@ -309,29 +309,48 @@ impl Template {
                 first,
                 last,
                 middle,
-            } => match (start.first_chunk::<8>(), start.last_chunk::<8>()) {
+            } if middle.is_empty() => match (start.first_chunk::<8>(), start.last_chunk::<8>()) {
                 (Some(a), Some(z)) => {
-                    first.misses(u64::from_le_bytes(*a))
-                        | last.misses(u64::from_le_bytes(*z))
-                        | middle.iter().fold(0, |m, w| m | w.misses_in(start))
-                        == 0
+                    first.misses(u64::from_le_bytes(*a)) | last.misses(u64::from_le_bytes(*z)) == 0
                 }
                 _ => false,
             },
             HeadCheck::Short(w) => w.misses(crate::schema::values::load8(start)) == 0,
-            HeadCheck::Table => self.table_head_matches(start),
+            // Out of line (and a tail call), so that the common heads need no stack frame.
+            _ => return self.long_or_table_head_matches(start, rest),
         };
-        // No steps: the length test made `rest` empty.
-        head_ok && (self.steps.is_empty() || self.steps_match(rest))
+        head_ok && self.rest_matches(rest)
     }
 
-    /// The head byte by byte, one `classes` lookup each.
+    /// [`Template::is_match`] for a head longer than sixteen bytes checked a word at a time,
+    /// or any head byte by byte: `start` the text's head, `rest` what follows.
     #[inline(never)]
-    fn table_head_matches(&self, start: &[u8]) -> bool {
-        start
-            .iter()
-            .zip(self.head.iter())
-            .all(|(&b, &mask)| self.classes[usize::from(b)] & mask != 0)
+    fn long_or_table_head_matches(&self, start: &[u8], rest: &[u8]) -> bool {
+        let head_ok = match &self.head_check {
+            HeadCheck::Words {
+                first,
+                last,
+                middle,
+            } => {
+                first.misses_in(start)
+                    | last.misses_in(start)
+                    | middle.iter().fold(0, |m, w| m | w.misses_in(start))
+                    == 0
+            }
+            HeadCheck::Short(w) => w.misses(crate::schema::values::load8(start)) == 0,
+            HeadCheck::Table => start
+                .iter()
+                .zip(self.head.iter())
+                .all(|(&b, &mask)| self.classes[usize::from(b)] & mask != 0),
+        };
+        head_ok && self.rest_matches(rest)
+    }
+
+    /// Whether the steps match `rest` (the text after the head); no steps: the length test
+    /// already made `rest` empty.
+    #[inline(always)]
+    fn rest_matches(&self, rest: &[u8]) -> bool {
+        self.steps.is_empty() || self.steps_match(rest)
     }
 
     /// The items after the head over `rest`, greedily.
