@@ -119,10 +119,11 @@ pub(crate) fn is_date_time(s: &str) -> bool {
     const SECOND: u64 = 0xff << 40;
     const SECOND_ADD: u64 = (0x7f - 60) << 40;
     let time_bad = ((p1 & HOUR_MINUTE) + HOUR_MINUTE_ADD) | ((p2 & SECOND) + SECOND_ADD);
-    if !(1..=12).contains(&month)
-        || day == 0
-        || time_bad & HIGH != 0
-        || (day > DAYS_IN_MONTH[month as usize] && !(month == 2 && day == 29 && is_leap(year)))
+    // Day 1..=length of the month, in one unsigned compare: day 0 wraps, and a month outside
+    // 1..=12 has length 0.
+    if time_bad & HIGH != 0
+        || (day.wrapping_sub(1) >= MONTH_DAYS[month as usize & 127]
+            && !(month == 2 && day == 29 && is_leap(year)))
     {
         return false;
     }
@@ -169,6 +170,17 @@ fn fraction_ok(b: &[u8], end: usize) -> bool {
         }
     }
 }
+
+/// Days in each month of a common year, by any two-digit month number (0 for no month).
+static MONTH_DAYS: [u32; 128] = {
+    let mut t = [0u32; 128];
+    let mut m = 1;
+    while m <= 12 {
+        t[m] = DAYS_IN_MONTH[m];
+        m += 1;
+    }
+    t
+};
 
 /// Days in each month of a common year, by month number (index 0 unused).
 static DAYS_IN_MONTH: [u32; 13] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
