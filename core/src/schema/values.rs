@@ -389,18 +389,22 @@ fn short_decimal(b: &[u8]) -> Option<(u64, usize)> {
     }
     let x = load8(b);
     let xv = x.wrapping_sub(ZEROS);
-    let k = (non_digit_values(xv).trailing_zeros() / 8) as usize;
     let shift = 8 * (8 - n);
-    if k == n {
-        return Some((parse8(xv << shift), 0));
+    // All digits: their values moved to the top (what lies past the end, and the borrows out
+    // of it, shifted out) have no flagged byte.
+    let v = xv << shift;
+    if non_digit_values(v) == 0 {
+        return Some((parse8(v), 0));
     }
-    // A dot at `k`: the integer digits move up one byte over it, so that the `n - 1` bytes
-    // after the first are the digits, then top-aligned; the fraction's bytes are checked there.
-    if (x >> (8 * k)) as u8 != b'.' || n == 1 {
+    // Else the first non-digit must be a dot, at `k`: the fraction moves down one byte over
+    // it, so that the first `n - 1` bytes are the digits, then top-aligned; the fraction's
+    // bytes are checked there.
+    let k = (non_digit_values(xv).trailing_zeros() / 8) as usize;
+    if (x >> (8 * (k & 7))) as u8 != b'.' || n == 1 {
         return None;
     }
-    let below = (1u64 << (8 * k)) - 1;
-    let d = (((x & below) << 8) | (x & !below & !(0xff << (8 * k)))) << shift;
+    let below = (1u64 << (8 * (k & 7))) - 1;
+    let d = ((x & below) | ((x >> 8) & !below)) << (shift + 8);
     let top = TOP_BYTES[n - 1];
     let dv = d.wrapping_sub(ZEROS & top) & top;
     if non_digit_values(dv) != 0 {
