@@ -434,6 +434,7 @@ static POW10_INT: [u64; 16] = [
 ];
 
 /// CSV integer: an optional sign and decimal digits only.
+#[inline]
 pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
     let (neg, digits) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
@@ -479,6 +480,7 @@ fn parse_csv_int_long(s: &str) -> Option<CsvInt> {
 }
 
 /// CSV number: `[+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?`, finite.
+#[inline]
 pub(crate) fn parse_csv_number(s: &str) -> Option<f64> {
     let (neg, digits) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
