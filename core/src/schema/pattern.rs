@@ -55,7 +55,7 @@ impl Matcher {
     pub(crate) fn is_match(&self, s: &str) -> bool {
         match self {
             Matcher::Template(t) => t.is_match(s.as_bytes()),
-            Matcher::Regex(r) => r.is_match(s),
+            Matcher::Regex(r) => regex_match(r, s),
         }
     }
 
@@ -63,6 +63,12 @@ impl Matcher {
     fn is_template(&self) -> bool {
         matches!(self, Matcher::Template(_))
     }
+}
+
+/// Out of line: the regex search needs a stack frame the template's pass does not.
+#[inline(never)]
+fn regex_match(r: &Regex, s: &str) -> bool {
+    r.is_match(s)
 }
 
 /// A pattern anchored at both ends: steps matched one after the other over the whole text.
@@ -73,11 +79,81 @@ pub(crate) struct Template {
     classes: Box<[u64; 256]>,
     /// The leading fixed-count items, one set mask per byte (`^SCR-[0-9]{6}$` is all head).
     head: Box<[u64]>,
+    /// How the head is checked: byte by byte through `classes`, or, when each of its sets is
+    /// one range of ASCII bytes (a literal byte, `[0-9]`, `[A-Z]`), eight bytes at a time.
+    head_check: HeadCheck,
     /// The items after the head.
     steps: Box<[Step]>,
     /// Fewest and most bytes a match can have (a quick length test).
     min_len: usize,
     max_len: usize,
+}
+
+/// Eight bytes of a template's head from `offset` on, each byte checked against its own range
+/// `lo..=hi` of ASCII bytes without a carry between bytes: with `y` the byte's low seven bits,
+/// `y + (0x80 - lo)` has its high bit set exactly when `y >= lo`, `y + (0x7f - hi)` exactly when
+/// `y > hi`; a byte with its high bit set is not ASCII. Bytes outside `care` (past the end of
+/// a head shorter than eight bytes) are not looked at.
+#[derive(Debug, Clone, Copy)]
+struct HeadWord {
+    offset: usize,
+    add_lo: u64,
+    add_hi: u64,
+    care: u64,
+}
+
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// See [`Template::head_check`].
+#[derive(Debug, Clone)]
+enum HeadCheck {
+    /// One `classes` lookup per byte.
+    Table,
+    /// A head of 1..=7 bytes: one word.
+    Short(HeadWord),
+    /// A head of eight bytes or more: its first and last eight bytes (overlapping when the
+    /// length is not a multiple of eight), and the whole words between.
+    Words {
+        first: HeadWord,
+        last: HeadWord,
+        middle: Box<[HeadWord]>,
+    },
+}
+
+impl HeadWord {
+    /// The word for head bytes `offset..offset + 8` (fewer at the end of a short head) of the
+    /// ranges `ranges`.
+    fn new(ranges: &[(u8, u8)], offset: usize) -> HeadWord {
+        let (mut add_lo, mut add_hi, mut care) = (0, 0, 0);
+        for (i, &(lo, hi)) in ranges.iter().skip(offset).take(8).enumerate() {
+            add_lo |= u64::from(0x80 - lo) << (8 * i);
+            add_hi |= u64::from(0x7f - hi) << (8 * i);
+            care |= 0x80 << (8 * i);
+        }
+        HeadWord {
+            offset,
+            add_lo,
+            add_hi,
+            care,
+        }
+    }
+
+    /// The high bit of each byte of `x` (the text's bytes from `offset` on) outside its range.
+    #[inline(always)]
+    fn misses(&self, x: u64) -> u64 {
+        let y = x & !HIGH;
+        (!y.wrapping_add(self.add_lo) | y.wrapping_add(self.add_hi) | x) & self.care
+    }
+
+    /// [`HeadWord::misses`] for the eight bytes of `s` from `offset` on (all bits when `s` is
+    /// shorter).
+    #[inline(always)]
+    fn misses_in(&self, s: &[u8]) -> u64 {
+        match s.get(self.offset..).and_then(<[u8]>::first_chunk::<8>) {
+            Some(w) => self.misses(u64::from_le_bytes(*w)),
+            None => HIGH,
+        }
+    }
 }
 
 /// One item of a compiled template: bytes of the sets in `mask`, `min..=max` times.
@@ -187,9 +263,34 @@ impl Template {
             head.extend(std::iter::repeat_n(st.mask, st.min));
             fixed += 1;
         }
+        // Each head byte's set as one range, when every one is.
+        let ranges: Option<Vec<(u8, u8)>> = items[..fixed]
+            .iter()
+            .flat_map(|it| std::iter::repeat_n(it.set, it.min))
+            .map(|set| {
+                let lo = set.trailing_zeros();
+                let hi = 127 - set.leading_zeros();
+                // Contiguous: the bits lo..=hi and nothing else (an empty set keeps the table).
+                (set != 0 && set >> lo == u128::MAX >> (127 - (hi - lo)))
+                    .then_some((lo as u8, hi as u8))
+            })
+            .collect();
+        let head_check = match ranges {
+            Some(r) if r.len() >= 8 => {
+                let h = r.len();
+                HeadCheck::Words {
+                    first: HeadWord::new(&r, 0),
+                    last: HeadWord::new(&r, h - 8),
+                    middle: (1..(h - 1) / 8).map(|w| HeadWord::new(&r, 8 * w)).collect(),
+                }
+            }
+            Some(r) if !r.is_empty() => HeadCheck::Short(HeadWord::new(&r, 0)),
+            _ => HeadCheck::Table,
+        };
         Some(Template {
             classes,
             head: head.into_boxed_slice(),
+            head_check,
             steps: steps[fixed..].into(),
             min_len,
             max_len,
@@ -201,16 +302,61 @@ impl Template {
         if s.len() < self.min_len || s.len() > self.max_len {
             return false;
         }
-        let classes = &*self.classes;
         // `min_len` counts the head, so `s` is at least as long.
-        let (start, mut rest) = s.split_at(self.head.len());
-        if !start
-            .iter()
-            .zip(self.head.iter())
-            .all(|(&b, &mask)| classes[usize::from(b)] & mask != 0)
-        {
-            return false;
-        }
+        let (start, rest) = s.split_at(self.head.len());
+        let head_ok = match &self.head_check {
+            HeadCheck::Words {
+                first,
+                last,
+                middle,
+            } if middle.is_empty() => match (start.first_chunk::<8>(), start.last_chunk::<8>()) {
+                (Some(a), Some(z)) => {
+                    first.misses(u64::from_le_bytes(*a)) | last.misses(u64::from_le_bytes(*z)) == 0
+                }
+                _ => false,
+            },
+            HeadCheck::Short(w) => w.misses(crate::schema::values::load8(start)) == 0,
+            // Out of line (and a tail call), so that the common heads need no stack frame.
+            _ => return self.long_or_table_head_matches(start, rest),
+        };
+        head_ok && self.rest_matches(rest)
+    }
+
+    /// [`Template::is_match`] for a head longer than sixteen bytes checked a word at a time,
+    /// or any head byte by byte: `start` the text's head, `rest` what follows.
+    #[inline(never)]
+    fn long_or_table_head_matches(&self, start: &[u8], rest: &[u8]) -> bool {
+        let head_ok = match &self.head_check {
+            HeadCheck::Words {
+                first,
+                last,
+                middle,
+            } => {
+                first.misses_in(start)
+                    | last.misses_in(start)
+                    | middle.iter().fold(0, |m, w| m | w.misses_in(start))
+                    == 0
+            }
+            HeadCheck::Short(w) => w.misses(crate::schema::values::load8(start)) == 0,
+            HeadCheck::Table => start
+                .iter()
+                .zip(self.head.iter())
+                .all(|(&b, &mask)| self.classes[usize::from(b)] & mask != 0),
+        };
+        head_ok && self.rest_matches(rest)
+    }
+
+    /// Whether the steps match `rest` (the text after the head); no steps: the length test
+    /// already made `rest` empty.
+    #[inline(always)]
+    fn rest_matches(&self, rest: &[u8]) -> bool {
+        self.steps.is_empty() || self.steps_match(rest)
+    }
+
+    /// The items after the head over `rest`, greedily.
+    #[inline(never)]
+    fn steps_match(&self, mut rest: &[u8]) -> bool {
+        let classes = &*self.classes;
         for st in self.steps.iter() {
             let limit = st.max.min(rest.len());
             let n = rest[..limit]
@@ -338,6 +484,13 @@ mod tests {
         "^[a-c]{0,2}[d-f]{0,2}[g-i]$",
         "^[a-z]+ +[a-z]+$",
         "^x{0}y$",
+        // Heads checked a word at a time: eight bytes, sixteen, more (with words between the
+        // first and the last), with steps after them, and one with a set that is not a range.
+        "^[0-9]{8}$",
+        "^[a-c]{16}[0-9]*$",
+        "^[A-F]{3}-[0-9]{10}-[a-z]{6}$",
+        "^[ -~]{3}[0-9]{20}x+$",
+        "^SCR-[0-9]{6}[a-cx-z]$",
     ];
 
     /// Patterns that must keep the regex.

@@ -111,44 +111,76 @@ pub(crate) fn is_date_time(s: &str) -> bool {
     let year = (p0 & 0xff) as u32 * 100 + (p0 >> 16 & 0xff) as u32;
     let month = (p0 >> 40 & 0xff) as u32;
     let day = (p1 & 0xff) as u32;
-    let (hour, minute, second) = (p1 >> 24 & 0xff, p1 >> 48 & 0xff, p2 >> 40 & 0xff);
-    if !(1..=12).contains(&month)
-        || day == 0
-        || (day > DAYS_IN_MONTH[month as usize] && !(month == 2 && day == 29 && is_leap(year)))
-        || hour > 23
-        || minute > 59
-        || second > 60
+    // Hour (byte 3 of `p1`), minute (byte 6 of `p1`) and second (byte 5 of `p2`), each at most
+    // 99: one add sets a byte's high bit exactly when it is above its limit (23, 59, 60), with no
+    // carry (99 + 0x7f - 23 < 0x100).
+    const HOUR_MINUTE: u64 = 0xff << 24 | 0xff << 48;
+    const HOUR_MINUTE_ADD: u64 = (0x7f - 23) << 24 | (0x7f - 59) << 48;
+    const SECOND: u64 = 0xff << 40;
+    const SECOND_ADD: u64 = (0x7f - 60) << 40;
+    let time_bad = ((p1 & HOUR_MINUTE) + HOUR_MINUTE_ADD) | ((p2 & SECOND) + SECOND_ADD);
+    // Day 1..=length of the month, in one unsigned compare: day 0 wraps, and a month outside
+    // 1..=12 has length 0.
+    if time_bad & HIGH != 0
+        || (day.wrapping_sub(1) >= MONTH_DAYS[month as usize & 127]
+            && !(month == 2 && day == 29 && is_leap(year)))
     {
         return false;
     }
     // The zone is the last byte (`Z`/`z`) or the last six (`±hh:mm`, ending in a digit), so
-    // whatever lies between byte 19 and the zone must be nothing or `.` and digits; the digits
-    // (at most eight) are checked in the word that ends where the zone starts, without a loop
-    // whose exit would depend on how many there are.
+    // whatever lies between byte 19 and the zone must be nothing or `.` and digits. The `Z`
+    // form stays in this frame; the offset form is out of line (its zone check needs one).
     let n = b.len();
-    let zone = if matches!(b[n - 1], b'Z' | b'z') {
-        1
+    if matches!(b[n - 1], b'Z' | b'z') {
+        fraction_ok(b, n - 1)
     } else {
-        6
-    };
-    let Some(end) = n.checked_sub(zone).filter(|&e| e >= 19) else {
-        return false;
-    };
-    if zone == 6 && !is_zone(&b[end..]) {
-        return false;
+        offset_zone_ok(b)
     }
-    let digits = end.saturating_sub(20);
-    if digits > 8 {
-        return b[19] == b'.' && b[20..end].iter().all(u8::is_ascii_digit);
-    }
-    let last8 = u64::from_le_bytes(b[end - 8..end].try_into().unwrap_or_default());
-    let top = if digits == 0 {
-        0
-    } else {
-        u64::MAX << (64 - 8 * digits)
-    };
-    (end == 19) | ((b[19] == b'.') & (digits > 0) & (non_digits(last8) & top == 0))
 }
+
+/// [`is_date_time`] past the fixed head when the text does not end in `Z`/`z`: a `±hh:mm`
+/// zone at the end, the fraction before it.
+#[inline(never)]
+fn offset_zone_ok(b: &[u8]) -> bool {
+    let n = b.len();
+    n >= 25 && is_zone(&b[n - 6..]) && fraction_ok(b, n - 6)
+}
+
+/// Whether bytes `19..end` of a date-time (`end` >= 19) are nothing, or `.` and at least one
+/// digit. Up to eight digits are checked in the word that ends at `end`, without a loop whose
+/// exit would depend on how many there are.
+#[inline(always)]
+fn fraction_ok(b: &[u8], end: usize) -> bool {
+    if end <= 20 {
+        // Nothing, or a `.` with no digit.
+        return end == 19;
+    }
+    let dot = b.get(19) == Some(&b'.');
+    let digits = end - 20;
+    match b.get(end - 8..end).and_then(<[u8]>::first_chunk::<8>) {
+        Some(w) if digits <= 8 => {
+            let top = TOP_BYTES[digits];
+            let v = u64::from_le_bytes(*w).wrapping_sub(ZEROS & top) & top;
+            dot & (non_digit_values(v) == 0)
+        }
+        _ => {
+            dot && b
+                .get(20..end)
+                .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+        }
+    }
+}
+
+/// Days in each month of a common year, by any two-digit month number (0 for no month).
+static MONTH_DAYS: [u32; 128] = {
+    let mut t = [0u32; 128];
+    let mut m = 1;
+    while m <= 12 {
+        t[m] = DAYS_IN_MONTH[m];
+        m += 1;
+    }
+    t
+};
 
 /// Days in each month of a common year, by month number (index 0 unused).
 static DAYS_IN_MONTH: [u32; 13] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -277,33 +309,6 @@ pub(crate) fn load8(b: &[u8]) -> u64 {
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 
-/// For each byte of `x`: zero when it is an ASCII digit, else non-zero (high nibble bits only).
-/// A byte >= 0xfa carries into the next byte, which can only make that byte look like a
-/// non-digit; the byte itself is reported as a non-digit, so the first non-digit is always right.
-#[inline]
-fn non_digits(x: u64) -> u64 {
-    const HI: u64 = ONES * 0xf0;
-    ((x & HI) ^ (ONES * 0x30)) | ((x.wrapping_add(ONES * 0x06) & HI) ^ (ONES * 0x30))
-}
-
-/// How many of the first `min(8, b.len())` bytes of `b` are ASCII digits before the first
-/// non-digit, and the loaded word.
-#[inline]
-fn digit_run(b: &[u8]) -> (usize, u64) {
-    let x = load8(b);
-    // Zero bytes past the end are non-digits.
-    ((non_digits(x).trailing_zeros() / 8) as usize, x)
-}
-
-/// The first `n` (1..=8) bytes of `x`, ASCII digits, as a number.
-#[inline]
-fn digits_value(x: u64, n: usize) -> u64 {
-    // Digit values (no borrow: each of the `n` bytes is at least 0x30), shifted up so that the
-    // bytes past the digits drop out and the last digit is the top byte.
-    let shift = 8 * (8 - n);
-    parse8((x - ((ONES * 0x30) >> shift)) << shift)
-}
-
 /// The eight digit values (0..=9) in the bytes of `v`, the first byte most significant.
 #[inline]
 fn parse8(v: u64) -> u64 {
@@ -315,51 +320,101 @@ fn parse8(v: u64) -> u64 {
     a.wrapping_add(b) >> 32
 }
 
-/// `b` when it is at most 16 bytes: at most 8 digits, or at most 7 digits, a `.` and at most 8
-/// digits, with at least one digit in all: the digits as an integer, how many there are and
-/// how many follow the `.`. `None` for everything else (which may still be a number).
-#[inline]
-fn short_decimal(b: &[u8]) -> Option<(u64, usize, usize)> {
-    let n = b.len();
-    if n == 0 || n > 16 {
-        return None;
+/// The top `t` bytes of a word set, for `t` in 0..=8 (the entries past 8 are never used for a
+/// value that is kept).
+static TOP_BYTES: [u64; 16] = {
+    let mut t = [0u64; 16];
+    let mut i = 1;
+    while i <= 8 {
+        t[i] = u64::MAX << (64 - 8 * i);
+        i += 1;
     }
-    // The first eight bytes, and the last `n` (at most eight) bytes in the top of a word: two
-    // loads when `n` >= 8, and the integer part starts at the first byte, the fraction ends at
-    // the last.
-    let (head, tail) = match b.first_chunk::<8>() {
-        Some(h) => (
-            u64::from_le_bytes(*h),
-            u64::from_le_bytes(b[n - 8..].try_into().unwrap_or_default()),
-        ),
-        None => {
-            let x = load8(b);
-            (x, x << (8 * (8 - n)))
-        }
-    };
-    let k = (non_digits(head).trailing_zeros() / 8) as usize;
-    let int = if k == 0 { 0 } else { digits_value(head, k) };
-    if k == n {
-        return Some((int, k, 0));
-    }
-    if k == 8 || b[k] != b'.' {
-        return None;
-    }
-    // The fraction: the top `f` bytes of `tail`.
-    let f = n - k - 1;
-    if f > 8 || k + f == 0 {
-        return None;
-    }
-    let top = if f == 0 { 0 } else { u64::MAX << (64 - 8 * f) };
-    if non_digits(tail) & top != 0 {
-        return None;
-    }
-    let frac = parse8((tail & top) - ((ONES * 0x30) & top));
-    Some((int * POW10_INT[f] + frac, k + f, f))
+    t
+};
+
+const ZEROS: u64 = ONES * 0x30;
+const HIGH: u64 = ONES * 0x80;
+
+/// The high bit of each byte of `v` (a word of bytes minus `'0'` each) that was not an ASCII
+/// digit: its value is above 9, or it borrowed (a byte below `'0'` wraps to 0xd0 and up). A
+/// borrow or a carry can only disturb the bytes above a byte that is flagged itself, so the
+/// result is zero exactly when every byte was a digit, and its lowest set bit is in the first
+/// byte that was not.
+#[inline(always)]
+fn non_digit_values(v: u64) -> u64 {
+    (v | v.wrapping_add(ONES * 0x76)) & HIGH
 }
 
-/// 10^0 ..= 10^8.
-static POW10_INT: [u64; 9] = [
+/// `b` when it is 1..=16 bytes: at most 8 digits, or at most 7 digits, a `.` and at most 8
+/// digits, with at least one digit in all: the digits as an integer and how many follow the
+/// `.`. `None` for everything else (which may still be a number).
+///
+/// Two shapes, each straight-line but for its early exits: up to seven bytes fit in one word,
+/// where the dot (if any) is taken out with two masks and one parse reads every digit; eight
+/// bytes and more are read as their first and last eight, the dot is the first non-digit of
+/// the first word, the integer digits before it and the fraction (the top bytes of the last
+/// word) are read eight digits at a time each.
+#[inline(always)]
+fn short_decimal(b: &[u8]) -> Option<(u64, usize)> {
+    let n = b.len();
+    if let (Some(h), Some(l)) = (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+        if n > 16 {
+            return None;
+        }
+        let (head, tail) = (u64::from_le_bytes(*h), u64::from_le_bytes(*l));
+        let hv = head.wrapping_sub(ZEROS);
+        let k = (non_digit_values(hv).trailing_zeros() / 8) as usize;
+        if k >= 8 {
+            // Eight digits and nothing else, or more than eight before any dot.
+            return (n == 8).then(|| (parse8(hv), 0));
+        }
+        // The dot at `k`, then `t` fraction digits: the top `t` bytes of `tail`.
+        let t = n - k - 1;
+        if (head >> (8 * k)) as u8 != b'.' || t > 8 {
+            return None;
+        }
+        let top = TOP_BYTES[t];
+        let fv = tail.wrapping_sub(ZEROS & top) & top;
+        if non_digit_values(fv) != 0 {
+            return None;
+        }
+        // The integer digits' values in the top `k` bytes (none for `k` = 0); the borrows of
+        // `hv` only run upwards from the dot, and drop out.
+        let iv = (hv << 8) << (8 * (7 - k));
+        return Some((parse8(iv) * POW10_INT[t] + parse8(fv), t));
+    }
+    // 0..=7 bytes: all in one word, zeros past the end (which are non-digits).
+    if n == 0 {
+        return None;
+    }
+    let x = load8(b);
+    let xv = x.wrapping_sub(ZEROS);
+    let shift = 8 * (8 - n);
+    // All digits: their values moved to the top (what lies past the end, and the borrows out
+    // of it, shifted out) have no flagged byte.
+    let v = xv << shift;
+    if non_digit_values(v) == 0 {
+        return Some((parse8(v), 0));
+    }
+    // Else the first non-digit must be a dot, at `k`: the fraction moves down one byte over
+    // it, so that the first `n - 1` bytes are the digits, then top-aligned; the fraction's
+    // bytes are checked there.
+    let k = (non_digit_values(xv).trailing_zeros() / 8) as usize;
+    if (x >> (8 * (k & 7))) as u8 != b'.' || n == 1 {
+        return None;
+    }
+    let below = (1u64 << (8 * (k & 7))) - 1;
+    let d = ((x & below) | ((x >> 8) & !below)) << (shift + 8);
+    let top = TOP_BYTES[n - 1];
+    let dv = d.wrapping_sub(ZEROS & top) & top;
+    if non_digit_values(dv) != 0 {
+        return None;
+    }
+    Some((parse8(dv), n - k - 1))
+}
+
+/// 10^0 ..= 10^8 (and zeros up to 16 entries, for indexing by a masked count).
+static POW10_INT: [u64; 16] = [
     1,
     10,
     100,
@@ -369,27 +424,42 @@ static POW10_INT: [u64; 9] = [
     1_000_000,
     10_000_000,
     100_000_000,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
 ];
 
 /// CSV integer: an optional sign and decimal digits only.
+#[inline]
 pub(crate) fn parse_csv_int(s: &str) -> Option<CsvInt> {
-    let b = s.as_bytes();
-    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    let digits = b.get(sign..).unwrap_or_default();
+    let (neg, digits) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        b => (false, b),
+    };
     let n = digits.len();
-    if (1..=8).contains(&n) {
-        let (k, x) = digit_run(digits);
-        if k != n {
+    if n.wrapping_sub(1) < 8 {
+        // The digit values moved to the top `n` bytes: what lies past the end (and the borrows
+        // out of it, which only run upwards) is shifted out.
+        let v = load8(digits).wrapping_sub(ZEROS) << (8 * (8 - n));
+        if non_digit_values(v) != 0 {
             return None;
         }
         // Negated without a branch: (v ^ -1) + 1 == -v.
-        let neg = -i64::from(b[0] == b'-');
-        return Some(CsvInt::Int((digits_value(x, n) as i64 ^ neg) - neg));
+        let neg = -i64::from(neg);
+        return Some(CsvInt::Int((parse8(v) as i64 ^ neg) - neg));
     }
     parse_csv_int_long(s)
 }
 
-/// [`parse_csv_int`] for no digits or more than 8 of them.
+/// [`parse_csv_int`] for no digits or more than 8 of them. Out of line: the short path needs
+/// no stack frame.
+#[cold]
+#[inline(never)]
 fn parse_csv_int_long(s: &str) -> Option<CsvInt> {
     let b = s.as_bytes();
     let digits = match b.first() {
@@ -410,26 +480,29 @@ fn parse_csv_int_long(s: &str) -> Option<CsvInt> {
 }
 
 /// CSV number: `[+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?`, finite.
+#[inline]
 pub(crate) fn parse_csv_number(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    if let Some((m, digits, frac)) = b.get(sign..).and_then(short_decimal) {
-        if digits <= 15 {
-            // Exact fast path (Clinger): the digits are an integer below 2^53 and the power of
-            // ten is exact, so one correctly rounded division gives what `str::parse` gives.
-            // (`m` < 2^53 converts exactly through i64, one instruction.) `v` is +0 or above, so
-            // setting the sign bit negates it, without a branch on a sign that is as often `-`
-            // as not in coordinates.
-            let v = (m as i64) as f64 / POW10[frac];
-            let neg = u64::from(b[0] == b'-');
-            return Some(f64::from_bits(v.to_bits() | neg << 63));
-        }
+    let (neg, digits) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        b => (false, b),
+    };
+    if let Some((m, frac)) = short_decimal(digits) {
+        // Exact fast path (Clinger): the digits (at most 15) are an integer below 2^53 and the
+        // power of ten is exact, so one correctly rounded division gives what `str::parse`
+        // gives. (`m` < 2^53 converts exactly through i64, one instruction.) `v` is +0 or
+        // above, so setting the sign bit negates it, without a branch on a sign that is as
+        // often `-` as not in coordinates.
+        let v = (m as i64) as f64 / POW10[frac & 15];
+        return Some(f64::from_bits(v.to_bits() | u64::from(neg) << 63));
     }
     parse_csv_number_general(s)
 }
 
 /// [`parse_csv_number`] for every spelling the short fast path does not take (exponents,
-/// more digits, and everything invalid).
+/// more digits, and everything invalid). Out of line: the fast path needs no stack frame.
+#[cold]
+#[inline(never)]
 fn parse_csv_number_general(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let neg = b.first() == Some(&b'-');
@@ -491,13 +564,17 @@ pub(crate) fn push_digits(b: &[u8], mut i: usize, m: &mut u64) -> usize {
 #[inline]
 pub(crate) fn push_digit_words(b: &[u8], mut i: usize, m: &mut u64) -> usize {
     loop {
-        let (n, x) = digit_run(b.get(i..).unwrap_or_default());
+        // The digit values made once: the first non-digit is the first flagged byte, and the
+        // run's values, moved to the top of the word (past it and every borrow out of it
+        // shifted out), are what is read.
+        let xv = load8(b.get(i..).unwrap_or_default()).wrapping_sub(ZEROS);
+        let n = (non_digit_values(xv).trailing_zeros() / 8) as usize;
         if n == 0 {
             return i;
         }
         *m = m
-            .wrapping_mul(POW10_INT.get(n).copied().unwrap_or(0))
-            .wrapping_add(digits_value(x, n));
+            .wrapping_mul(POW10_INT[n & 15])
+            .wrapping_add(parse8(xv << (64 - 8 * n)));
         i += n;
         if n < 8 {
             return i;
@@ -946,6 +1023,77 @@ mod tests {
                 ));
             }
             same_number(&t);
+        }
+    }
+
+    /// Every string of up to six characters over digits, signs, dots, exponents and a few
+    /// bytes around them; then every dot position in numbers of 8..=17 bytes, signed or not,
+    /// with the digits around the fast path's limits (seven before the dot, eight after).
+    #[test]
+    fn csv_number_fast_path_matches_reference_exhaustively_on_short_spellings() {
+        let alphabet = ["0", "1", "9", ".", "-", "+", "e", "/", ":", "é"];
+        let mut t = String::new();
+        let mut idx = [0usize; 6];
+        for len in 0..=6 {
+            let count = alphabet.len().pow(len as u32);
+            for mut c in 0..count {
+                t.clear();
+                for slot in idx.iter_mut().take(len) {
+                    *slot = c % alphabet.len();
+                    c /= alphabet.len();
+                    t.push_str(alphabet[*slot]);
+                }
+                same_number(&t);
+            }
+        }
+        let mut r = Rng(0x1234_5678_9abc_def1);
+        for _ in 0..100_000 {
+            t.clear();
+            t.push_str(r.pick(&["", "-", "+"]));
+            let n = 7 + r.below(10) as usize;
+            let start = t.len();
+            if r.below(4) == 0 {
+                t.push('0');
+            }
+            while t.len() - start < n {
+                digits(&mut r, 1, &mut t);
+            }
+            t.insert(start + r.below(n as u64 + 1) as usize, '.');
+            same_number(&t);
+            if r.below(8) == 0 {
+                // One byte swapped for a non-digit anywhere.
+                let at = start + r.below(n as u64) as usize;
+                t.replace_range(at..at + 1, r.pick(&["x", "/", ":", " ", "-"]));
+                same_number(&t);
+            }
+        }
+    }
+
+    /// The word-at-a-time digit reader against the byte-at-a-time one: runs of 0..=30 digits
+    /// at every offset, followed by the bytes around the digits, a dot, non-ASCII, or the end.
+    #[test]
+    fn push_digit_words_matches_push_digits() {
+        let mut r = Rng(0x0bad_5eed_1234_5678);
+        let mut t = String::new();
+        for _ in 0..200_000 {
+            t.clear();
+            for _ in 0..r.below(4) {
+                t.push(char::from(b"ab.-"[r.below(4) as usize]));
+            }
+            let start = t.len();
+            let n = r.below(31);
+            digits(&mut r, n, &mut t);
+            if r.below(4) != 0 {
+                t.push_str(r.pick(&["/", ":", ".", "e", "\u{0}", "é", "0", "9", " "]));
+            }
+            let b = t.as_bytes();
+            let m0 = r.next() % 1000;
+            let (mut a, mut w) = (m0, m0);
+            let (ia, iw) = (
+                push_digits(b, start, &mut a),
+                push_digit_words(b, start, &mut w),
+            );
+            assert_eq!((ia, a), (iw, w), "{t:?} from {start}");
         }
     }
 
