@@ -382,6 +382,8 @@ struct Scratch {
     /// The tape of a flat row (`format::flat_object`).
     flat: Vec<Node<'static>>,
     cells: Vec<Cell<'static>>,
+    /// CSV: the csv-core reader and its buffers, built once per thread rather than per chunk.
+    csv: Option<format::CsvBuffers>,
     /// The last chunk's bytes, rows and batch text, to size the next chunk's batch up front
     /// (growing it by doubling showed up as copies and page faults).
     last: Option<(usize, usize, usize)>,
@@ -501,7 +503,8 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
                 // `run` always builds the columns for CSV.
                 return Ok(out);
             };
-            let mut rows = CsvRows::with_text(view, Some(text));
+            let buffers = s.csv.take().unwrap_or_default();
+            let mut rows = CsvRows::with_buffers(view, Some(text), buffers);
             while let Some(rec) = rows.next_record() {
                 rel_row += 1;
                 let range = range_in(&view.data, rec.raw.bytes);
@@ -520,6 +523,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
                 out.record(ctx, valid, &cells, rel_row, line, range);
                 s.cells = recycle(cells);
             }
+            s.csv = Some(rows.into_buffers());
         }
     }
     out.rows = rel_row;

@@ -213,6 +213,27 @@ enum Fields {
     InPlace(usize),
 }
 
+/// What a [`CsvRows`] can hand on to the next chunk's: csv-core's reader, whose construction
+/// builds its DFA (about as many instructions as reading a few hundred records), and the
+/// buffers it writes records to. A pass keeps one per thread
+/// ([`CsvRows::with_buffers`], [`CsvRows::into_buffers`]).
+#[derive(Debug)]
+pub(crate) struct CsvBuffers {
+    rdr: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Default for CsvBuffers {
+    fn default() -> Self {
+        CsvBuffers {
+            rdr: csv_core::Reader::new(),
+            out: vec![0; 1024],
+            ends: vec![0; 32],
+        }
+    }
+}
+
 impl<'a> CsvRows<'a> {
     pub fn new(chunk: &'a Chunk) -> Self {
         Self::with_text(chunk, std::str::from_utf8(&chunk.data).ok())
@@ -220,6 +241,18 @@ impl<'a> CsvRows<'a> {
 
     /// [`CsvRows::new`] given the chunk's bytes as text, when the caller has checked them.
     pub(crate) fn with_text(chunk: &'a Chunk, text: Option<&'a str>) -> Self {
+        Self::with_buffers(chunk, text, CsvBuffers::default())
+    }
+
+    /// [`CsvRows::with_text`] reusing an earlier chunk's reader and buffers. The reader is
+    /// reset: it reads this chunk as a new one would (a BOM at the chunk's start included).
+    pub(crate) fn with_buffers(
+        chunk: &'a Chunk,
+        text: Option<&'a str>,
+        buffers: CsvBuffers,
+    ) -> Self {
+        let CsvBuffers { mut rdr, out, ends } = buffers;
+        rdr.reset();
         CsvRows {
             data: &chunk.data,
             text,
@@ -227,15 +260,24 @@ impl<'a> CsvRows<'a> {
             line: chunk.first_line,
             base: chunk.start_offset,
             index: 0,
-            rdr: csv_core::Reader::new(),
-            out: vec![0; 1024],
-            ends: vec![0; 32],
+            rdr,
+            out,
+            ends,
             first: true,
             done: false,
             blk_at: usize::MAX,
             blk: BlockMasks::default(),
             #[cfg(test)]
             csv_core_only: false,
+        }
+    }
+
+    /// The reader and buffers, for the next chunk's [`CsvRows::with_buffers`].
+    pub(crate) fn into_buffers(self) -> CsvBuffers {
+        CsvBuffers {
+            rdr: self.rdr,
+            out: self.out,
+            ends: self.ends,
         }
     }
 

@@ -1381,3 +1381,108 @@ fn csv_in_place_cutter_agrees_with_csv_core_on_random_chunks() {
         "only {in_place} of {records} records were cut in place"
     );
 }
+
+#[test]
+fn a_csv_reader_handed_from_chunk_to_chunk_reads_each_as_a_fresh_one() {
+    // Chunks read one after another with the same csv-core reader and buffers must give what
+    // a reader of their own gives: whatever state the last chunk left (inside a quoted field,
+    // after a lone CR, part-way through the records, a grown output buffer), and a BOM at a
+    // chunk's start is a data byte of its first field (kept) as it is for a fresh reader.
+    let long = format!("\"{}\"\"q\"\"\",tail\n", "x,".repeat(900));
+    let mut texts: Vec<String> = vec![
+        "a,\"open quoted field that never closes\nstill, inside".into(),
+        "\u{FEFF}x,y\r\n\u{FEFF}z,w\n".into(),
+        "1,\"2\r\n".into(),
+        "\u{FEFF}\"q\",r\n".into(),
+        "a,b\r".into(),
+        "\nc,d\n".into(),
+        long,
+        "e,f\n\"g\",h\n".into(),
+        "\u{EF}x,y\n".into(),
+    ];
+    let runs = [
+        ",",
+        ",",
+        "\n",
+        "\r",
+        "\r\n",
+        "a",
+        "bc",
+        "0123456789",
+        "é",
+        "\u{FEFF}",
+        "\"",
+        "x,y",
+    ];
+    let mut rng = Rng(0x5eed_c0de);
+    for _ in 0..600 {
+        let len = rng.below(300) as usize;
+        let mut s = String::new();
+        if rng.below(4) == 0 {
+            s.push('\u{FEFF}');
+        }
+        while s.len() < len {
+            s.push_str(rng.pick(&runs));
+        }
+        texts.push(s);
+    }
+    for csv_core_only in [false, true] {
+        let mut carried = CsvBuffers::default();
+        for (i, s) in texts.iter().enumerate() {
+            let chunk = Chunk {
+                seq: i as u64,
+                data: s.clone().into_bytes(),
+                start_offset: 10 * i as u64,
+                first_line: 1 + i as u64,
+                end: ResumePoint::default(),
+                is_last: false,
+            };
+            let fresh = || {
+                let rows = CsvRows::new(&chunk);
+                if csv_core_only {
+                    rows.csv_core_only()
+                } else {
+                    rows
+                }
+            };
+            let (want, _) = csv_records(fresh());
+            let mut rows =
+                CsvRows::with_buffers(&chunk, std::str::from_utf8(&chunk.data).ok(), carried);
+            if csv_core_only {
+                rows = rows.csv_core_only();
+            }
+            // Every third chunk is left part-way, as a caller that stops early leaves it.
+            let (mut got, stop) = (Vec::new(), i % 3 == 2);
+            while let Some(rec) = rows.next_record() {
+                let fields: Vec<String> = (0..rec.len())
+                    .map(|k| rec.field(k).unwrap_or("?").to_string())
+                    .collect();
+                let r = rec.raw;
+                got.push((r.index, r.line, r.offset, r.bytes.to_vec(), fields));
+                if stop && got.len() * 2 >= want.len() {
+                    break;
+                }
+            }
+            assert_eq!(got[..], want[..got.len()], "chunk {i}: {s:?}");
+            if !stop {
+                assert_eq!(got.len(), want.len(), "chunk {i}: {s:?}");
+            }
+            carried = rows.into_buffers();
+        }
+    }
+    // The BOM rule, spelled out: the first field keeps its U+FEFF.
+    let chunk = Chunk {
+        seq: 0,
+        data: "\u{FEFF}x,y\n".as_bytes().to_vec(),
+        start_offset: 0,
+        first_line: 1,
+        end: ResumePoint::default(),
+        is_last: true,
+    };
+    let mut used = CsvRows::new(&chunk);
+    while used.next_record().is_some() {}
+    let mut rows = CsvRows::with_buffers(&chunk, None, used.into_buffers());
+    let rec = rows.next_record().unwrap();
+    assert_eq!(rec.field(0), Some("\u{FEFF}x"));
+    assert_eq!(rec.field(1), Some("y"));
+}
