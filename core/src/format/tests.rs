@@ -1486,3 +1486,95 @@ fn a_csv_reader_handed_from_chunk_to_chunk_reads_each_as_a_fresh_one() {
     assert_eq!(rec.field(0), Some("\u{FEFF}x"));
     assert_eq!(rec.field(1), Some("y"));
 }
+
+/// A reader that hands out its bytes a few hundred at most at a time and now and then fails
+/// with `Interrupted` (to be retried), as pipes and sockets do.
+struct Trickle<'a> {
+    data: &'a [u8],
+    rng: Rng,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.rng.below(5) == 0 {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let n = buf
+            .len()
+            .min(self.data.len())
+            .min(1 + self.rng.below(700) as usize);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn short_reads_into_recycled_buffers_give_the_chunks_of_whole_reads() {
+    // The framer reads into the stale bytes of buffers given back (a long row's big buffer,
+    // then small ones): the chunks, their places and the decoded size are those of a framer
+    // reading a slice into new buffers, plain or gzip, at any chunk size.
+    let long = format!("{{\"x\":\"{}\"}}\n", "y".repeat(10_000));
+    let ndjson = format!("{}{long}{}", ndjson_sample(1500), ndjson_sample(1500));
+    let mut csv = String::from("\u{FEFF}id,name\r\n");
+    for i in 0..3000 {
+        match i % 5 {
+            0 => csv.push_str(&format!(
+                "{i},\"quoted, with \"\"quotes\"\"\nand a newline\"\r\n"
+            )),
+            1 => csv.push_str(&format!("{i},{}\r\n", "z".repeat(3000))),
+            _ => csv.push_str(&format!("{i},plain é\r\n")),
+        }
+    }
+    let elements: Vec<String> = (0..3000).map(|i| format!("{{\"id\":{i}}}")).collect();
+    let json = format!("[{}]\n", elements.join(",\n"));
+    let mut rng = Rng(0x7121_c4e5);
+    for (format, text) in [
+        (Format::Ndjson, ndjson.as_bytes()),
+        (Format::Csv, csv.as_bytes()),
+        (Format::Json, json.as_bytes()),
+    ] {
+        for zip in [false, true] {
+            let input = if zip { gz(text) } else { text.to_vec() };
+            for cs in [64, 5000, 70_000] {
+                let want: Vec<_> = chunks(&input, format, cs)
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| (c.data, c.start_offset, c.first_line, c.end, c.is_last))
+                    .collect();
+                let src = Trickle {
+                    data: &input,
+                    rng: Rng(rng.next() | 1),
+                };
+                let mut f = Framer::new(src, format, opts(cs, None)).unwrap();
+                let back = f.recycler();
+                let mut got = Vec::new();
+                while let Some(c) = f.next_chunk().unwrap() {
+                    got.push((
+                        c.data.clone(),
+                        c.start_offset,
+                        c.first_line,
+                        c.end,
+                        c.is_last,
+                    ));
+                    back.give(c.data);
+                }
+                assert_eq!(got, want, "{format} gzip {zip} chunk size {cs}");
+                assert_eq!(f.decoded_bytes(), text.len() as u64);
+            }
+        }
+    }
+    // A truncated gzip stream read in short reads fails as a whole read does, word for word.
+    let z = gz(ndjson.as_bytes());
+    let cut = &z[..z.len() * 2 / 3];
+    for cs in [64, 70_000] {
+        let whole = read_err(cut, Format::Ndjson, cs);
+        let src = Trickle {
+            data: cut,
+            rng: Rng(0x5107),
+        };
+        let trickled = err_of(Framer::new(src, Format::Ndjson, opts(cs, None)).and_then(drain));
+        assert_eq!(trickled.to_string(), whole.to_string());
+        assert!(whole.to_string().contains("after"), "{whole}");
+    }
+}
