@@ -1578,3 +1578,40 @@ fn short_reads_into_recycled_buffers_give_the_chunks_of_whole_reads() {
         assert!(whole.to_string().contains("after"), "{whole}");
     }
 }
+
+#[test]
+fn the_simd_utf8_check_agrees_with_std_on_where_text_goes_bad() {
+    // Valid pieces of 1 to 4 bytes with now and then a broken one (a lone continuation byte,
+    // a lead byte cut short, an overlong form, a surrogate, past U+10FFFF), at every place of
+    // the 16-, 32- and 64-byte blocks a SIMD check works in.
+    let good: [&[u8]; 6] = [
+        b"a",
+        b",",
+        b"\n",
+        "é".as_bytes(),
+        "€".as_bytes(),
+        "😀".as_bytes(),
+    ];
+    let bad: [&[u8]; 6] = [
+        b"\x80",
+        b"\xC3",
+        b"\xE2\x82",
+        b"\xC0\xAF",
+        b"\xED\xA0\x80",
+        b"\xF4\x90\x80\x80",
+    ];
+    let mut rng = Rng(0xbad_c0de);
+    for case in 0..20_000 {
+        let len = rng.below(200) as usize;
+        let mut b = Vec::new();
+        while b.len() < len {
+            if rng.below(400) == 0 {
+                b.extend_from_slice(rng.pick(&bad));
+            } else {
+                b.extend_from_slice(rng.pick(&good));
+            }
+        }
+        let want = std::str::from_utf8(&b).map_err(|e| e.valid_up_to());
+        assert_eq!(super::framer::utf8(&b), want, "case {case}: {b:?}");
+    }
+}
