@@ -189,6 +189,8 @@ pub struct Framer<R: Read> {
     sniff_ndjson: bool,
     csv_header: Option<Vec<String>>,
     csv_header_raw: Option<Vec<u8>>,
+    /// CSV: the csv-core reader the header was read with, until the rows' reader takes it.
+    csv_reader: Option<csv_core::Reader>,
     finished: bool,
     failed: Option<Error>,
     /// Buffers of chunks the caller is done with, reused for the next chunks.
@@ -335,6 +337,7 @@ impl<R: Read> Framer<R> {
             sniff_ndjson: false,
             csv_header: None,
             csv_header_raw: None,
+            csv_reader: None,
             finished: false,
             failed: None,
             spare: Recycler::default(),
@@ -353,6 +356,14 @@ impl<R: Read> Framer<R> {
     /// CSV: the header record's raw bytes including its line terminator (without the BOM).
     pub fn csv_header_raw(&self) -> Option<&[u8]> {
         self.csv_header_raw.as_deref()
+    }
+
+    /// CSV: the csv-core reader (default settings) the header was read with, in whatever state
+    /// the header left it, for the rows of the pass (building a reader builds its DFA). It is
+    /// handed over, not copied: csv-core 0.1's `Reader::clone` copies only part of the DFA,
+    /// and the copy misreads records.
+    pub(crate) fn take_csv_reader(&mut self) -> Option<csv_core::Reader> {
+        self.csv_reader.take()
     }
 
     /// Whether the stream was gzip-compressed.
@@ -670,6 +681,7 @@ impl<R: Read> Framer<R> {
         }
         self.csv_header = Some(names);
         self.csv_header_raw = Some(raw.to_vec());
+        self.csv_reader = Some(rdr);
         Ok(end)
     }
 

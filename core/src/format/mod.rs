@@ -124,7 +124,7 @@ pub struct FileCheck {
 pub fn precheck<R: Read>(reader: R, declared: Format, max_rows: Option<u64>) -> Result<FileCheck> {
     let mut framer = Framer::new(reader, declared, FramerOptions::default())?;
     let mut total_rows = 0u64;
-    let mut csv = None;
+    let mut csv = framer.take_csv_reader().map(CsvBuffers::from_reader);
     while let Some(chunk) = framer.next_chunk()? {
         total_rows += match declared {
             // One csv-core reader for the whole file rather than one per chunk.

@@ -226,8 +226,16 @@ pub(crate) struct CsvBuffers {
 
 impl Default for CsvBuffers {
     fn default() -> Self {
+        Self::from_reader(csv_core::Reader::new())
+    }
+}
+
+impl CsvBuffers {
+    /// Buffers around a reader built with csv-core's defaults (`csv_core::Reader::new()`),
+    /// in any state (the header's, say: building another would build another DFA).
+    pub(crate) fn from_reader(rdr: csv_core::Reader) -> Self {
         CsvBuffers {
-            rdr: csv_core::Reader::new(),
+            rdr,
             out: vec![0; 1024],
             ends: vec![0; 32],
         }
@@ -289,6 +297,7 @@ impl<'a> CsvRows<'a> {
     }
 
     /// The next record, or `None` at the end of the chunk.
+    #[inline]
     pub fn next_record(&mut self) -> Option<CsvRecord<'_>> {
         let span = self.advance()?;
         let index = self.index;

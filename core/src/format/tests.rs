@@ -1385,7 +1385,7 @@ fn csv_in_place_cutter_agrees_with_csv_core_on_random_chunks() {
 #[test]
 fn a_csv_reader_handed_from_chunk_to_chunk_reads_each_as_a_fresh_one() {
     // Chunks read one after another with the same csv-core reader and buffers must give what
-    // a reader of their own gives: whatever state the last chunk left (inside a quoted field,
+    // a reader of their own gives: whatever state the reader was left in (inside a quoted field,
     // after a lone CR, part-way through the records, a grown output buffer), and a BOM at a
     // chunk's start is a data byte of its first field (kept) as it is for a fresh reader.
     let long = format!("\"{}\"\"q\"\"\",tail\n", "x,".repeat(900));
@@ -1427,7 +1427,13 @@ fn a_csv_reader_handed_from_chunk_to_chunk_reads_each_as_a_fresh_one() {
         texts.push(s);
     }
     for csv_core_only in [false, true] {
-        let mut carried = CsvBuffers::default();
+        // The first chunk gets a reader left inside a quoted field (as a header's reader can
+        // be handed on).
+        let mut rdr = csv_core::Reader::new();
+        let (mut out, mut ends) = ([0u8; 64], [0usize; 8]);
+        let (res, ..) = rdr.read_record(b"a,\"b,c", &mut out, &mut ends);
+        assert_eq!(res, csv_core::ReadRecordResult::InputEmpty);
+        let mut carried = CsvBuffers::from_reader(rdr);
         for (i, s) in texts.iter().enumerate() {
             let chunk = Chunk {
                 seq: i as u64,
