@@ -255,8 +255,11 @@ fn run_framer<R: Read + Send>(
         }
         flow
     };
+    // The reader the framer built for the CSV header goes to the first thread's rows (the
+    // others build their own).
+    let header_reader = framer.take_csv_reader();
     if opts.threads == 0 {
-        let mut scratch = Scratch::default();
+        let mut scratch = Scratch::with_csv_reader(header_reader);
         while let Some(chunk) = framer.next_chunk()? {
             if deliver(validate_chunk(&ctx, chunk, &mut scratch)?)? == Flow::Stop {
                 break;
@@ -264,7 +267,7 @@ fn run_framer<R: Read + Send>(
         }
         return Ok(());
     }
-    run_parallel(framer, &ctx, opts.threads, &mut deliver)
+    run_parallel(framer, &ctx, opts.threads, header_reader, &mut deliver)
 }
 
 type Msg = (u64, Result<ChunkResult>);
@@ -273,6 +276,7 @@ fn run_parallel<R: Read + Send>(
     mut framer: Framer<R>,
     ctx: &Ctx<'_>,
     threads: usize,
+    mut header_reader: Option<csv_core::Reader>,
     deliver: &mut dyn FnMut(ChunkResult) -> Result<Flow>,
 ) -> Result<()> {
     let (chunk_tx, chunk_rx) = sync_channel::<(u64, Result<Chunk>)>(threads + 1);
@@ -311,8 +315,9 @@ fn run_parallel<R: Read + Send>(
         for _ in 0..threads {
             let rx = Arc::clone(&chunk_rx);
             let tx: SyncSender<Msg> = res_tx.clone();
+            let reader = header_reader.take();
             scope.spawn(move || {
-                let mut scratch = Scratch::default();
+                let mut scratch = Scratch::with_csv_reader(reader);
                 loop {
                     let next = match rx.lock() {
                         Ok(guard) => guard.recv(),
@@ -382,12 +387,22 @@ struct Scratch {
     /// The tape of a flat row (`format::flat_object`).
     flat: Vec<Node<'static>>,
     cells: Vec<Cell<'static>>,
+    /// CSV: the csv-core reader and its buffers, kept from chunk to chunk.
+    csv: Option<format::CsvBuffers>,
     /// The last chunk's bytes, rows and batch text, to size the next chunk's batch up front
     /// (growing it by doubling showed up as copies and page faults).
     last: Option<(usize, usize, usize)>,
 }
 
 impl Scratch {
+    /// A scratch whose CSV rows start with `reader` (one built with csv-core's defaults).
+    fn with_csv_reader(reader: Option<csv_core::Reader>) -> Self {
+        Scratch {
+            csv: reader.map(format::CsvBuffers::from_reader),
+            ..Scratch::default()
+        }
+    }
+
     /// About how many valid rows a chunk of `bytes` holds, from the last chunk (0 at first).
     fn expected_rows(&self, bytes: usize) -> usize {
         self.last.map_or(0, |(lb, rows, _)| {
@@ -501,7 +516,8 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
                 // `run` always builds the columns for CSV.
                 return Ok(out);
             };
-            let mut rows = CsvRows::with_text(view, Some(text));
+            let buffers = s.csv.take().unwrap_or_default();
+            let mut rows = CsvRows::with_buffers(view, Some(text), buffers);
             while let Some(rec) = rows.next_record() {
                 rel_row += 1;
                 let range = range_in(&view.data, rec.raw.bytes);
@@ -520,6 +536,7 @@ fn validate_chunk(ctx: &Ctx<'_>, chunk: Chunk, s: &mut Scratch) -> Result<ChunkR
                 out.record(ctx, valid, &cells, rel_row, line, range);
                 s.cells = recycle(cells);
             }
+            s.csv = Some(rows.into_buffers());
         }
     }
     out.rows = rel_row;
@@ -770,6 +787,65 @@ mod tests {
                 serial,
                 "threads {threads}, chunk {chunk}"
             );
+        }
+    }
+
+    #[test]
+    fn csv_passes_read_the_same_rows_at_every_chunk_size_and_thread_count() {
+        // Each thread hands its csv-core reader from chunk to chunk (the first one is the
+        // header's): the rows must be read as by a reader of their own, wherever chunks are cut.
+        let schema = Schema::compile(
+            r#"{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"}},"required":["id"]}"#,
+        )
+        .unwrap();
+        let mut data = b"\xEF\xBB\xBFid,name\r\n".to_vec();
+        let mut bad = Vec::new();
+        for i in 1..=400u64 {
+            let row = match i % 13 {
+                0 => {
+                    bad.push(i);
+                    format!("x{i},name\r\n")
+                }
+                5 => format!("{i},\"quoted, \"\"name\"\"\nover two lines\"\r\n"),
+                7 => {
+                    bad.push(i);
+                    format!("{i}\r\n")
+                }
+                _ => format!("{i},name {i}\n"),
+            };
+            data.extend_from_slice(row.as_bytes());
+        }
+        for (threads, chunk_size) in [
+            (0, 1 << 20),
+            (0, 1),
+            (0, 50),
+            (0, 333),
+            (1, 100),
+            (2, 50),
+            (2, 4096),
+        ] {
+            let (mut errors, mut valid, mut rows) = (Vec::new(), 0, 0);
+            run(
+                &data[..],
+                Format::Csv,
+                &schema,
+                Start::default(),
+                PassOptions {
+                    threads,
+                    chunk_size,
+                    ..Default::default()
+                },
+                &mut |r| {
+                    errors.extend(r.errors.iter().map(|e| e.row));
+                    valid += r.valid;
+                    rows += r.rows;
+                    Ok(Flow::Continue)
+                },
+            )
+            .unwrap();
+            let at = format!("threads {threads}, chunk size {chunk_size}");
+            assert_eq!(errors, bad, "{at}");
+            assert_eq!((rows, valid), (400, 400 - bad.len() as u64), "{at}");
         }
     }
 }

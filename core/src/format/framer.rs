@@ -16,6 +16,8 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 const SNIFF_LEN: usize = 64 * 1024;
 /// The smallest read when the buffer must grow (a row longer than the chunk size, a header).
 const MIN_BLOCK: usize = 64 * 1024;
+/// The first read of a fill into room never used before (see [`Framer::fill`]).
+const READ_STEP: usize = 1024;
 
 /// The caller's reader, remembering whether it failed (so that an I/O error of the source under
 /// a gzip decoder is reported as storage trouble, not as a corrupted file).
@@ -50,6 +52,89 @@ impl<R: Read> Read for Source<R> {
             Source::Plain(r) => r.read(buf),
             Source::Gzip(r) => r.read(buf),
         }
+    }
+}
+
+/// Decoded bytes not yet handed out: `buf[..len]`. The bytes of `buf` after `len` are stale (an
+/// earlier chunk's, when the buffer was recycled) but initialised, so the source reads straight
+/// into them: reading into a `Vec`'s spare capacity (`read_to_end`) zero-fills it first, every
+/// chunk again, since a recycled buffer's capacity counts as uninitialised.
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl std::ops::Deref for Pending {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl Pending {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Drops the first `n` bytes (at most all of them).
+    fn drain_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Room after the pending bytes for at most `max` more: all the initialised bytes there,
+    /// else `step` bytes, zeroing those never initialised before.
+    fn room(&mut self, max: usize, step: usize) -> &mut [u8] {
+        if self.buf.capacity() == 0 {
+            // A new buffer: the allocator hands out zeroed memory, often without writing it.
+            self.buf = vec![0; max];
+        }
+        let stale = self.buf.len() - self.len;
+        let end = self.len + max.min(stale.max(step));
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        &mut self.buf[self.len..end]
+    }
+
+    /// `n` bytes were written to the start of [`Pending::room`].
+    fn grow(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.buf.len());
+    }
+
+    /// Hands out the first `c` bytes in their own buffer. The rest moves to the start of `next`,
+    /// which becomes the pending buffer with room for at least `cap` bytes; without one (the
+    /// last chunk) the rest is dropped.
+    fn split_off_front(&mut self, c: usize, next: Option<Vec<u8>>, cap: usize) -> Vec<u8> {
+        let c = c.min(self.len);
+        let tail = self.len - c;
+        let next = match next {
+            Some(mut next) => {
+                let cap = cap.max(tail);
+                if next.capacity() == 0 {
+                    next = vec![0; cap];
+                } else if next.capacity() < cap {
+                    next.reserve(cap - next.len());
+                }
+                // Over the stale bytes as far as they go, then appended (not zeroed first).
+                let rest = &self.buf[c..self.len];
+                let k = next.len().min(tail);
+                next[..k].copy_from_slice(&rest[..k]);
+                next.extend_from_slice(&rest[k..]);
+                self.len = tail;
+                next
+            }
+            None => {
+                self.len = 0;
+                Vec::new()
+            }
+        };
+        let mut data = mem::replace(&mut self.buf, next);
+        data.truncate(c);
+        data
     }
 }
 
@@ -88,7 +173,7 @@ pub struct Framer<R: Read> {
     gzip: bool,
     chunk_size: usize,
     /// Decoded bytes not yet handed out, starting at a row boundary.
-    pending: Vec<u8>,
+    pending: Pending,
     /// Stream offset and line of `pending[0]`.
     pend_offset: u64,
     pend_line: u64,
@@ -104,6 +189,8 @@ pub struct Framer<R: Read> {
     sniff_ndjson: bool,
     csv_header: Option<Vec<String>>,
     csv_header_raw: Option<Vec<u8>>,
+    /// CSV: the csv-core reader the header was read with, until the rows' reader takes it.
+    csv_reader: Option<csv_core::Reader>,
     finished: bool,
     failed: Option<Error>,
     /// Buffers of chunks the caller is done with, reused for the next chunks.
@@ -122,11 +209,11 @@ impl Recycler {
     /// At most this many spare buffers are kept (the chunks in flight of a two-thread pass).
     const KEEP: usize = 4;
 
-    /// Gives a chunk's buffer back.
-    pub fn give(&self, mut buf: Vec<u8>) {
+    /// Gives a chunk's buffer back. Its bytes are kept (not cleared): the framer reads over
+    /// them, which costs less than zero-filling the buffer again.
+    pub fn give(&self, buf: Vec<u8>) {
         if let Ok(mut spare) = self.0.lock() {
             if spare.len() < Self::KEEP {
-                buf.clear();
                 spare.push(buf);
             }
         }
@@ -238,7 +325,7 @@ impl<R: Read> Framer<R> {
             format,
             gzip,
             chunk_size,
-            pending: Vec::new(),
+            pending: Pending::default(),
             pend_offset: 0,
             pend_line: 1,
             decoded: 0,
@@ -250,6 +337,7 @@ impl<R: Read> Framer<R> {
             sniff_ndjson: false,
             csv_header: None,
             csv_header_raw: None,
+            csv_reader: None,
             finished: false,
             failed: None,
             spare: Recycler::default(),
@@ -268,6 +356,14 @@ impl<R: Read> Framer<R> {
     /// CSV: the header record's raw bytes including its line terminator (without the BOM).
     pub fn csv_header_raw(&self) -> Option<&[u8]> {
         self.csv_header_raw.as_deref()
+    }
+
+    /// CSV: the csv-core reader (default settings) the header was read with, in whatever state
+    /// the header left it, for the rows of the pass (building a reader builds its DFA). It is
+    /// handed over, not copied: csv-core 0.1's `Reader::clone` copies only part of the DFA,
+    /// and the copy misreads records.
+    pub(crate) fn take_csv_reader(&mut self) -> Option<csv_core::Reader> {
+        self.csv_reader.take()
     }
 
     /// Whether the stream was gzip-compressed.
@@ -326,22 +422,35 @@ impl<R: Read> Framer<R> {
         if self.eof || want == 0 {
             return Ok(());
         }
-        self.pending.reserve(want);
-        let before = self.pending.len();
-        let res = (&mut self.src)
-            .take(want as u64)
-            .read_to_end(&mut self.pending);
-        let n = self.pending.len() - before;
-        self.decoded += n as u64;
-        match res {
-            Ok(_) => {
-                if n < want {
-                    self.eof = true;
-                }
-                Ok(())
+        let mut got = 0;
+        // How much fresh room to zero for one read: it starts small (the stream may have
+        // fewer bytes left than wanted) and doubles while reads fill it, as `read_to_end` does.
+        let mut step = READ_STEP;
+        let res = loop {
+            if got == want {
+                break Ok(());
             }
-            Err(e) => Err(self.io_error(e)),
-        }
+            let room = self.pending.room(want - got, step);
+            let asked = room.len();
+            match self.src.read(room) {
+                Ok(0) => {
+                    self.eof = true;
+                    break Ok(());
+                }
+                Ok(n) => {
+                    let n = n.min(asked);
+                    self.pending.grow(n);
+                    got += n;
+                    if n == asked {
+                        step = step.saturating_mul(2);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.decoded += got as u64;
+        res.map_err(|e| self.io_error(e))
     }
 
     /// One read into `buf` (0 at the end of the stream).
@@ -374,7 +483,7 @@ impl<R: Read> Framer<R> {
         let n = n.min(self.pending.len());
         self.pend_line += count_newlines(&self.pending[..n]);
         self.pend_offset += n as u64;
-        self.pending.drain(..n);
+        self.pending.drain_front(n);
     }
 
     // ---- opening
@@ -572,6 +681,7 @@ impl<R: Read> Framer<R> {
         }
         self.csv_header = Some(names);
         self.csv_header_raw = Some(raw.to_vec());
+        self.csv_reader = Some(rdr);
         Ok(end)
     }
 
@@ -582,7 +692,7 @@ impl<R: Read> Framer<R> {
         let need = r.offset - self.pend_offset;
         let have = self.pending.len() as u64;
         if need <= have {
-            self.pending.drain(..need as usize);
+            self.pending.drain_front(need as usize);
         } else {
             self.pending.clear();
             let mut rest = need - have;
@@ -634,7 +744,7 @@ impl<R: Read> Framer<R> {
     /// first one after it when there is none before.
     fn scan(&mut self) -> std::result::Result<Step, Fault> {
         let limit = self.chunk_size;
-        let buf = &self.pending;
+        let buf: &[u8] = &self.pending;
         let len = buf.len();
         match &mut self.scanner {
             Scanner::Empty => return Ok(Step::More),
@@ -737,10 +847,10 @@ impl<R: Read> Framer<R> {
 
     fn check_utf8(&self, end: usize) -> Result<()> {
         let end = end.min(self.pending.len());
-        match std::str::from_utf8(&self.pending[..end]) {
+        match utf8(&self.pending[..end]) {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let (off, line) = self.loc(e.valid_up_to());
+            Err(at) => {
+                let (off, line) = self.loc(at);
                 Err(not_utf8(off, line))
             }
         }
@@ -765,17 +875,8 @@ impl<R: Read> Framer<R> {
             }
         }
         let newlines = count_newlines(&self.pending[..c]);
-        let data = if is_last {
-            self.pending.truncate(c);
-            mem::take(&mut self.pending)
-        } else {
-            let tail = self.pending.len() - c;
-            let mut next = self.spare.take().unwrap_or_default();
-            next.reserve(self.chunk_size.max(tail));
-            next.extend_from_slice(&self.pending[c..]);
-            self.pending.truncate(c);
-            mem::replace(&mut self.pending, next)
-        };
+        let next = (!is_last).then(|| self.spare.take().unwrap_or_default());
+        let data = self.pending.split_off_front(c, next, self.chunk_size);
         let end = ResumePoint {
             offset: self.pend_offset + c as u64,
             line: self.pend_line + newlines,
@@ -874,10 +975,19 @@ fn not_utf8(offset: u64, line: u64) -> Error {
     ))
 }
 
+/// `bytes` as text, or where its first invalid UTF-8 sequence starts. simdutf8 (SIMD, its
+/// instruction set chosen at run time) checks the whole of every chunk in a fraction of the
+/// instructions of `str::from_utf8`; the place of an error comes from the latter.
+pub(super) fn utf8(bytes: &[u8]) -> std::result::Result<&str, usize> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(_) => std::str::from_utf8(bytes).map_err(|e| e.valid_up_to()),
+    }
+}
+
 /// A chunk's bytes as text, or the error the framer gives for invalid UTF-8 there.
 pub(crate) fn chunk_utf8(chunk: &Chunk) -> Result<&str> {
-    std::str::from_utf8(&chunk.data).map_err(|e| {
-        let at = e.valid_up_to();
+    utf8(&chunk.data).map_err(|at| {
         not_utf8(
             chunk.start_offset + at as u64,
             chunk.first_line + count_newlines(&chunk.data[..at]),

@@ -49,6 +49,7 @@ use std::io::Read;
 pub(crate) use flat::object as flat_object;
 pub(crate) use framer::chunk_utf8;
 pub use framer::Framer;
+pub(crate) use rows::CsvBuffers;
 #[allow(unused_imports)] // the public API; users are being written
 pub use rows::{json_array_rows, ndjson_rows, CsvRecord, CsvRows, RawRow};
 
@@ -123,8 +124,19 @@ pub struct FileCheck {
 pub fn precheck<R: Read>(reader: R, declared: Format, max_rows: Option<u64>) -> Result<FileCheck> {
     let mut framer = Framer::new(reader, declared, FramerOptions::default())?;
     let mut total_rows = 0u64;
+    let mut csv = framer.take_csv_reader().map(CsvBuffers::from_reader);
     while let Some(chunk) = framer.next_chunk()? {
-        total_rows += count_rows(&chunk, declared);
+        total_rows += match declared {
+            // One csv-core reader for the whole file rather than one per chunk.
+            Format::Csv => {
+                let text = std::str::from_utf8(&chunk.data).ok();
+                let mut rows = CsvRows::with_buffers(&chunk, text, csv.take().unwrap_or_default());
+                let n = rows.count_remaining();
+                csv = Some(rows.into_buffers());
+                n
+            }
+            _ => count_rows(&chunk, declared),
+        };
     }
     if let Some(limit) = max_rows {
         if total_rows > limit {

@@ -213,6 +213,35 @@ enum Fields {
     InPlace(usize),
 }
 
+/// What a [`CsvRows`] can hand on to the next chunk's: csv-core's reader, whose construction
+/// builds its DFA (about as many instructions as reading a few hundred records), and the
+/// buffers it writes records to. A pass keeps one per thread
+/// ([`CsvRows::with_buffers`], [`CsvRows::into_buffers`]).
+#[derive(Debug)]
+pub(crate) struct CsvBuffers {
+    rdr: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Default for CsvBuffers {
+    fn default() -> Self {
+        Self::from_reader(csv_core::Reader::new())
+    }
+}
+
+impl CsvBuffers {
+    /// Buffers around a reader built with csv-core's defaults (`csv_core::Reader::new()`),
+    /// in any state (the header's, say: building another would build another DFA).
+    pub(crate) fn from_reader(rdr: csv_core::Reader) -> Self {
+        CsvBuffers {
+            rdr,
+            out: vec![0; 1024],
+            ends: vec![0; 32],
+        }
+    }
+}
+
 impl<'a> CsvRows<'a> {
     pub fn new(chunk: &'a Chunk) -> Self {
         Self::with_text(chunk, std::str::from_utf8(&chunk.data).ok())
@@ -220,6 +249,18 @@ impl<'a> CsvRows<'a> {
 
     /// [`CsvRows::new`] given the chunk's bytes as text, when the caller has checked them.
     pub(crate) fn with_text(chunk: &'a Chunk, text: Option<&'a str>) -> Self {
+        Self::with_buffers(chunk, text, CsvBuffers::default())
+    }
+
+    /// [`CsvRows::with_text`] reusing an earlier chunk's reader and buffers. The reader is
+    /// reset: it reads this chunk as a new one would (a BOM at the chunk's start included).
+    pub(crate) fn with_buffers(
+        chunk: &'a Chunk,
+        text: Option<&'a str>,
+        buffers: CsvBuffers,
+    ) -> Self {
+        let CsvBuffers { mut rdr, out, ends } = buffers;
+        rdr.reset();
         CsvRows {
             data: &chunk.data,
             text,
@@ -227,15 +268,24 @@ impl<'a> CsvRows<'a> {
             line: chunk.first_line,
             base: chunk.start_offset,
             index: 0,
-            rdr: csv_core::Reader::new(),
-            out: vec![0; 1024],
-            ends: vec![0; 32],
+            rdr,
+            out,
+            ends,
             first: true,
             done: false,
             blk_at: usize::MAX,
             blk: BlockMasks::default(),
             #[cfg(test)]
             csv_core_only: false,
+        }
+    }
+
+    /// The reader and buffers, for the next chunk's [`CsvRows::with_buffers`].
+    pub(crate) fn into_buffers(self) -> CsvBuffers {
+        CsvBuffers {
+            rdr: self.rdr,
+            out: self.out,
+            ends: self.ends,
         }
     }
 
@@ -247,6 +297,7 @@ impl<'a> CsvRows<'a> {
     }
 
     /// The next record, or `None` at the end of the chunk.
+    #[inline]
     pub fn next_record(&mut self) -> Option<CsvRecord<'_>> {
         let span = self.advance()?;
         let index = self.index;

@@ -1381,3 +1381,243 @@ fn csv_in_place_cutter_agrees_with_csv_core_on_random_chunks() {
         "only {in_place} of {records} records were cut in place"
     );
 }
+
+#[test]
+fn a_csv_reader_handed_from_chunk_to_chunk_reads_each_as_a_fresh_one() {
+    // Chunks read one after another with the same csv-core reader and buffers must give what
+    // a reader of their own gives: whatever state the reader was left in (inside a quoted field,
+    // after a lone CR, part-way through the records, a grown output buffer), and a BOM at a
+    // chunk's start is a data byte of its first field (kept) as it is for a fresh reader.
+    let long = format!("\"{}\"\"q\"\"\",tail\n", "x,".repeat(900));
+    let mut texts: Vec<String> = vec![
+        "a,\"open quoted field that never closes\nstill, inside".into(),
+        "\u{FEFF}x,y\r\n\u{FEFF}z,w\n".into(),
+        "1,\"2\r\n".into(),
+        "\u{FEFF}\"q\",r\n".into(),
+        "a,b\r".into(),
+        "\nc,d\n".into(),
+        long,
+        "e,f\n\"g\",h\n".into(),
+        "\u{EF}x,y\n".into(),
+    ];
+    let runs = [
+        ",",
+        ",",
+        "\n",
+        "\r",
+        "\r\n",
+        "a",
+        "bc",
+        "0123456789",
+        "é",
+        "\u{FEFF}",
+        "\"",
+        "x,y",
+    ];
+    let mut rng = Rng(0x5eed_c0de);
+    for _ in 0..600 {
+        let len = rng.below(300) as usize;
+        let mut s = String::new();
+        if rng.below(4) == 0 {
+            s.push('\u{FEFF}');
+        }
+        while s.len() < len {
+            s.push_str(rng.pick(&runs));
+        }
+        texts.push(s);
+    }
+    for csv_core_only in [false, true] {
+        // The first chunk gets a reader left inside a quoted field (as a header's reader can
+        // be handed on).
+        let mut rdr = csv_core::Reader::new();
+        let (mut out, mut ends) = ([0u8; 64], [0usize; 8]);
+        let (res, ..) = rdr.read_record(b"a,\"b,c", &mut out, &mut ends);
+        assert_eq!(res, csv_core::ReadRecordResult::InputEmpty);
+        let mut carried = CsvBuffers::from_reader(rdr);
+        for (i, s) in texts.iter().enumerate() {
+            let chunk = Chunk {
+                seq: i as u64,
+                data: s.clone().into_bytes(),
+                start_offset: 10 * i as u64,
+                first_line: 1 + i as u64,
+                end: ResumePoint::default(),
+                is_last: false,
+            };
+            let fresh = || {
+                let rows = CsvRows::new(&chunk);
+                if csv_core_only {
+                    rows.csv_core_only()
+                } else {
+                    rows
+                }
+            };
+            let (want, _) = csv_records(fresh());
+            let mut rows =
+                CsvRows::with_buffers(&chunk, std::str::from_utf8(&chunk.data).ok(), carried);
+            if csv_core_only {
+                rows = rows.csv_core_only();
+            }
+            // Every third chunk is left part-way, as a caller that stops early leaves it.
+            let (mut got, stop) = (Vec::new(), i % 3 == 2);
+            while let Some(rec) = rows.next_record() {
+                let fields: Vec<String> = (0..rec.len())
+                    .map(|k| rec.field(k).unwrap_or("?").to_string())
+                    .collect();
+                let r = rec.raw;
+                got.push((r.index, r.line, r.offset, r.bytes.to_vec(), fields));
+                if stop && got.len() * 2 >= want.len() {
+                    break;
+                }
+            }
+            assert_eq!(got[..], want[..got.len()], "chunk {i}: {s:?}");
+            if !stop {
+                assert_eq!(got.len(), want.len(), "chunk {i}: {s:?}");
+            }
+            carried = rows.into_buffers();
+        }
+    }
+    // The BOM rule, spelled out: the first field keeps its U+FEFF.
+    let chunk = Chunk {
+        seq: 0,
+        data: "\u{FEFF}x,y\n".as_bytes().to_vec(),
+        start_offset: 0,
+        first_line: 1,
+        end: ResumePoint::default(),
+        is_last: true,
+    };
+    let mut used = CsvRows::new(&chunk);
+    while used.next_record().is_some() {}
+    let mut rows = CsvRows::with_buffers(&chunk, None, used.into_buffers());
+    let rec = rows.next_record().unwrap();
+    assert_eq!(rec.field(0), Some("\u{FEFF}x"));
+    assert_eq!(rec.field(1), Some("y"));
+}
+
+/// A reader that hands out its bytes a few hundred at most at a time and now and then fails
+/// with `Interrupted` (to be retried), as pipes and sockets do.
+struct Trickle<'a> {
+    data: &'a [u8],
+    rng: Rng,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.rng.below(5) == 0 {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let n = buf
+            .len()
+            .min(self.data.len())
+            .min(1 + self.rng.below(700) as usize);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn short_reads_into_recycled_buffers_give_the_chunks_of_whole_reads() {
+    // The framer reads into the stale bytes of buffers given back (a long row's big buffer,
+    // then small ones): the chunks, their places and the decoded size are those of a framer
+    // reading a slice into new buffers, plain or gzip, at any chunk size.
+    let long = format!("{{\"x\":\"{}\"}}\n", "y".repeat(10_000));
+    let ndjson = format!("{}{long}{}", ndjson_sample(1500), ndjson_sample(1500));
+    let mut csv = String::from("\u{FEFF}id,name\r\n");
+    for i in 0..3000 {
+        match i % 5 {
+            0 => csv.push_str(&format!(
+                "{i},\"quoted, with \"\"quotes\"\"\nand a newline\"\r\n"
+            )),
+            1 => csv.push_str(&format!("{i},{}\r\n", "z".repeat(3000))),
+            _ => csv.push_str(&format!("{i},plain é\r\n")),
+        }
+    }
+    let elements: Vec<String> = (0..3000).map(|i| format!("{{\"id\":{i}}}")).collect();
+    let json = format!("[{}]\n", elements.join(",\n"));
+    let mut rng = Rng(0x7121_c4e5);
+    for (format, text) in [
+        (Format::Ndjson, ndjson.as_bytes()),
+        (Format::Csv, csv.as_bytes()),
+        (Format::Json, json.as_bytes()),
+    ] {
+        for zip in [false, true] {
+            let input = if zip { gz(text) } else { text.to_vec() };
+            for cs in [64, 5000, 70_000] {
+                let want: Vec<_> = chunks(&input, format, cs)
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| (c.data, c.start_offset, c.first_line, c.end, c.is_last))
+                    .collect();
+                let src = Trickle {
+                    data: &input,
+                    rng: Rng(rng.next() | 1),
+                };
+                let mut f = Framer::new(src, format, opts(cs, None)).unwrap();
+                let back = f.recycler();
+                let mut got = Vec::new();
+                while let Some(c) = f.next_chunk().unwrap() {
+                    got.push((
+                        c.data.clone(),
+                        c.start_offset,
+                        c.first_line,
+                        c.end,
+                        c.is_last,
+                    ));
+                    back.give(c.data);
+                }
+                assert_eq!(got, want, "{format} gzip {zip} chunk size {cs}");
+                assert_eq!(f.decoded_bytes(), text.len() as u64);
+            }
+        }
+    }
+    // A truncated gzip stream read in short reads fails as a whole read does, word for word.
+    let z = gz(ndjson.as_bytes());
+    let cut = &z[..z.len() * 2 / 3];
+    for cs in [64, 70_000] {
+        let whole = read_err(cut, Format::Ndjson, cs);
+        let src = Trickle {
+            data: cut,
+            rng: Rng(0x5107),
+        };
+        let trickled = err_of(Framer::new(src, Format::Ndjson, opts(cs, None)).and_then(drain));
+        assert_eq!(trickled.to_string(), whole.to_string());
+        assert!(whole.to_string().contains("after"), "{whole}");
+    }
+}
+
+#[test]
+fn the_simd_utf8_check_agrees_with_std_on_where_text_goes_bad() {
+    // Valid pieces of 1 to 4 bytes with now and then a broken one (a lone continuation byte,
+    // a lead byte cut short, an overlong form, a surrogate, past U+10FFFF), at every place of
+    // the 16-, 32- and 64-byte blocks a SIMD check works in.
+    let good: [&[u8]; 6] = [
+        b"a",
+        b",",
+        b"\n",
+        "é".as_bytes(),
+        "€".as_bytes(),
+        "😀".as_bytes(),
+    ];
+    let bad: [&[u8]; 6] = [
+        b"\x80",
+        b"\xC3",
+        b"\xE2\x82",
+        b"\xC0\xAF",
+        b"\xED\xA0\x80",
+        b"\xF4\x90\x80\x80",
+    ];
+    let mut rng = Rng(0xbad_c0de);
+    for case in 0..20_000 {
+        let len = rng.below(200) as usize;
+        let mut b = Vec::new();
+        while b.len() < len {
+            if rng.below(400) == 0 {
+                b.extend_from_slice(rng.pick(&bad));
+            } else {
+                b.extend_from_slice(rng.pick(&good));
+            }
+        }
+        let want = std::str::from_utf8(&b).map_err(|e| e.valid_up_to());
+        assert_eq!(super::framer::utf8(&b), want, "case {case}: {b:?}");
+    }
+}
