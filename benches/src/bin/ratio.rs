@@ -12,7 +12,8 @@
 //! `--only 1core` runs nothing but one-core validation (`--runs` times), for a profiler;
 //! `--only 2threads` the same for two-thread validation (wall time).
 //! `--schema PATH` validates against another schema than `pop` 1.0 (e.g. without its key).
-//! `--chunk-size BYTES` sets the validation's chunk size (default 1 MiB).
+//! `--chunk-size BYTES` sets the validation's chunk size (default 1 MiB); `--invalid-ratio R` the
+//! generator's share of invalid rows (default 0.05).
 
 use std::time::Instant;
 
@@ -45,6 +46,7 @@ fn main() {
     let mut only: Option<usize> = None;
     let mut chunk_size = ValidateOptions::default().chunk_size;
     let mut schema_doc = POP.to_owned();
+    let mut invalid_ratio = 0.05;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
@@ -56,6 +58,11 @@ fn main() {
                 chunk_size = value("--chunk-size").parse().expect("--chunk-size BYTES")
             }
             "--rows" => rows = value("--rows").parse().expect("--rows N"),
+            "--invalid-ratio" => {
+                invalid_ratio = value("--invalid-ratio")
+                    .parse()
+                    .expect("--invalid-ratio 0..=1")
+            }
             "--runs" => runs = value("--runs").parse().expect("--runs N"),
             "--format" => format = value("--format").parse().expect("--format ndjson|json|csv"),
             "--schema" => {
@@ -76,7 +83,7 @@ fn main() {
     generate(
         &GenOptions {
             rows,
-            invalid_ratio: 0.05,
+            invalid_ratio,
             seed: 42,
             format,
         },
