@@ -106,6 +106,9 @@ struct Ctx<'s> {
     rows: RowsKept,
     /// The uniqueness constraints whose keys the validators read.
     constraints: Vec<Vec<usize>>,
+    /// Per constraint: whether it is one `format: uuid` field, whose text in a valid row is
+    /// known to be a UUID (see `ChunkKeys::push_row`).
+    uuid_keys: Vec<bool>,
 }
 
 impl Ctx<'_> {
@@ -146,7 +149,7 @@ impl ChunkResult {
             return;
         }
         if !ctx.constraints.is_empty() {
-            self.keys.push_row(cells, &ctx.constraints);
+            self.keys.push_row(cells, &ctx.constraints, &ctx.uuid_keys);
         }
         // The sink's key hash, only for rows that are kept whole.
         let key_hash = match (ctx.rows, ctx.schema.primary_key()) {
@@ -233,6 +236,15 @@ fn run_framer<R: Read + Send>(
         csv,
         rows: opts.rows,
         constraints: opts.keys.constraints(schema),
+        uuid_keys: Vec::new(),
+    };
+    let ctx = Ctx {
+        uuid_keys: ctx
+            .constraints
+            .iter()
+            .map(|c| matches!(c[..], [s] if schema.is_uuid_field(s)))
+            .collect(),
+        ..ctx
     };
     let mut rows_before = start.rows_before;
     let recycler = framer.recycler();

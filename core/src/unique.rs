@@ -280,9 +280,19 @@ impl ChunkKeys {
         }
     }
 
-    /// Reads the keys of the next valid row from its cells.
-    pub fn push_row(&mut self, cells: &[Cell<'_>], constraints: &[Vec<usize>]) {
-        for slots in constraints {
+    /// Reads the keys of the next valid row from its cells. `uuid_keys[c]` says that
+    /// constraint `c` is one field whose text has passed the `uuid` format check (the row is
+    /// valid): its digits are then decoded without being checked again.
+    pub fn push_row(&mut self, cells: &[Cell<'_>], constraints: &[Vec<usize>], uuid_keys: &[bool]) {
+        for (c, slots) in constraints.iter().enumerate() {
+            if let (Some(true), [s]) = (uuid_keys.get(c), slots.as_slice()) {
+                if let Some(Cell::Str(t)) = cells.get(*s) {
+                    if let Some(u) = checked_uuid_bits(t) {
+                        self.keys.push(Key::Uuid(split(u)));
+                        continue;
+                    }
+                }
+            }
             let null = |s: &usize| matches!(cells.get(*s), None | Some(Cell::Null));
             let key = match (slots.as_slice(), slots.first().and_then(|s| cells.get(*s))) {
                 // The common key: one text field, read in place.
@@ -520,6 +530,53 @@ pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
     good.then_some(v)
 }
 
+/// [`parse_uuid`] of a text known to be an 8-4-4-4-12 UUID of hex digits in either case (it
+/// passed the `uuid` format check): only the case is checked (`None` for any upper-case
+/// letter: such keys compare as text), the digits are decoded as they are. On any other
+/// text the result is meaningless (never a panic); a text of another length is `None`.
+#[inline]
+pub(crate) fn checked_uuid_bits(s: &str) -> Option<u128> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+    let u64_at = |i: usize| {
+        u64::from_le_bytes([
+            b[i],
+            b[i + 1],
+            b[i + 2],
+            b[i + 3],
+            b[i + 4],
+            b[i + 5],
+            b[i + 6],
+            b[i + 7],
+        ])
+    };
+    let u32_at = |i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+    let words = [
+        u64_at(0),
+        u32_at(9) | u32_at(14) << 32,
+        u32_at(19) | u32_at(24) << 32,
+        u64_at(28),
+    ];
+    let mut v: u128 = 0;
+    let mut upper = 0u64;
+    for x in words {
+        // A hex letter has bit 6 set (a digit does not), and a lower-case one bit 5 too.
+        let letter = (x >> 6) & ONES;
+        upper |= letter & !(x >> 5);
+        v = v << 32 | pack_nibbles((x & (ONES * 0x0f)) + letter * 9) as u128;
+    }
+    (upper & ONES == 0).then_some(v)
+}
+
+/// Eight nibble values, one per byte (the first in the lowest byte), as one number, the first
+/// most significant.
+#[inline]
+fn pack_nibbles(v: u64) -> u32 {
+    let v = ((v & 0x000f_000f_000f_000f) << 4) | ((v >> 8) & 0x000f_000f_000f_000f);
+    let v = ((v & 0x0000_00ff_0000_00ff) << 8) | ((v >> 16) & 0x0000_00ff_0000_00ff);
+    (((v & 0xffff) << 16) | ((v >> 32) & 0xffff)) as u32
+}
+
 /// Eight lower-case hex digits (the first in the lowest byte) as a number, and whether all
 /// eight were such digits.
 #[inline]
@@ -535,11 +592,7 @@ fn hex8(x: u64) -> (u32, bool) {
     let ok = ascii && (digit | letter) == HIGH;
     // A digit's value is its low nibble; a letter's, its low nibble plus 9 ('a' = 0x61).
     let v = (x & (ONES * 0x0f)) + (letter >> 7) * 9;
-    // Pack the nibbles, the first byte most significant.
-    let v = ((v & 0x000f_000f_000f_000f) << 4) | ((v >> 8) & 0x000f_000f_000f_000f);
-    let v = ((v & 0x0000_00ff_0000_00ff) << 8) | ((v >> 16) & 0x0000_00ff_0000_00ff);
-    let v = ((v & 0xffff) << 16) | ((v >> 32) & 0xffff);
-    (v as u32, ok)
+    (pack_nibbles(v), ok)
 }
 
 /// Where the 32 hex digits of an 8-4-4-4-12 UUID are.
@@ -643,6 +696,80 @@ mod tests {
             assert_eq!(parse_uuid(s), parse_uuid_slow(s), "{s}");
             if let Some(u) = parse_uuid(s) {
                 assert_eq!(format_uuid(u), s);
+            }
+        }
+    }
+
+    /// On any text that passes the `uuid` format check, the unchecked decoding gives exactly
+    /// what the checked parse gives (so a key is the same number either way).
+    #[test]
+    fn checked_uuids_decode_as_the_full_parse() {
+        let mut rng = crate::test_rng::Rng(0x0bad_5eed_cafe);
+        let digits = b"0123456789abcdefABCDEF";
+        let mut checked = 0;
+        for n in 0..200_000 {
+            let mut b = *b"3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f";
+            for p in UUID_DIGITS {
+                // Lower-case only in half the texts, any case in the rest.
+                let pool = if n % 2 == 0 { 16 } else { digits.len() };
+                b[p] = digits[rng.index(pool)];
+            }
+            let s = std::str::from_utf8(&b).unwrap();
+            assert!(crate::schema::values::is_uuid(s));
+            assert_eq!(checked_uuid_bits(s), parse_uuid(s), "{s}");
+            checked += usize::from(parse_uuid(s).is_some());
+        }
+        assert!(checked > 100_000);
+        assert_eq!(checked_uuid_bits("3f1c1d9e-8a3b"), None);
+    }
+
+    /// A `format: uuid` key is decoded without a second check: upper- and lower-case spellings
+    /// of one UUID stay two keys (keys compare as text), each repeat is caught, in every format
+    /// and on one or two threads.
+    #[test]
+    fn uuid_keys_of_either_case_are_checked_as_text() {
+        use crate::{validate_bytes, Format, Schema, ValidateOptions};
+        let schema = Schema::compile(
+            r#"{"type":"object","properties":{"id":{"type":"string","format":"uuid"},
+                "n":{"type":"integer"}},"required":["id"],"x-primaryKey":"id"}"#,
+        )
+        .unwrap();
+        let ids = [
+            "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f",
+            "3F1C1D9E-8A3B-4C1E-9D5E-2B7A6C4D8E9F",
+            "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f",
+            "3F1C1D9E-8A3B-4C1E-9D5E-2B7A6C4D8E9F",
+            "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9e",
+            "3F1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f",
+        ];
+        let ndjson: String = ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| format!("{{\"id\":\"{id}\",\"n\":{n}}}\n"))
+            .collect();
+        let csv: String = std::iter::once("id,n\n".to_owned())
+            .chain(ids.iter().enumerate().map(|(n, id)| format!("{id},{n}\n")))
+            .collect();
+        for (format, data) in [(Format::Ndjson, ndjson), (Format::Csv, csv)] {
+            for threads in [0, 2] {
+                let opts = ValidateOptions {
+                    threads,
+                    ..ValidateOptions::default()
+                };
+                let mut dups = Vec::new();
+                let v = validate_bytes(data.as_bytes(), format, &schema, &opts, &mut |e| {
+                    dups.push((e.row, e.code));
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!((v.valid_rows, v.error_rows), (4, 2), "{format:?} {threads}");
+                assert_eq!(
+                    dups,
+                    [
+                        (3, crate::RowErrorCode::Unique),
+                        (4, crate::RowErrorCode::Unique)
+                    ]
+                );
             }
         }
     }

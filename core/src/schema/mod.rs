@@ -588,6 +588,15 @@ impl Schema {
         self.0.primary_key.as_deref()
     }
 
+    /// Whether every value a valid row can hold in `slot` as text is a UUID (the field has
+    /// `format: uuid`), upper- or lower-case.
+    pub(crate) fn is_uuid_field(&self, slot: usize) -> bool {
+        self.0
+            .checks
+            .get(slot)
+            .is_some_and(|c| c.format == Some(StrFormat::Uuid))
+    }
+
     /// Slots with a single-field unique constraint, other than a one-field primary key.
     pub fn unique_slots(&self) -> &[usize] {
         &self.0.unique_slots
