@@ -24,8 +24,11 @@ fn truncated(s: &str) -> (&str, bool) {
 
 /// `s` as a quoted, escaped string, truncated for messages.
 fn quote(s: &str) -> String {
+    use std::fmt::Write;
     let (head, cut) = truncated(s);
-    let mut q = format!("{head:?}");
+    // Sized up front: `format!` would grow the string a few times (a realloc each).
+    let mut q = String::with_capacity(head.len() + 8);
+    let _ = write!(q, "{head:?}");
     if cut {
         q.insert(q.len().saturating_sub(1), '…');
     }
@@ -123,7 +126,11 @@ impl Sink<'_> {
     }
 
     fn field(&mut self, field: &Field, code: RowErrorCode, what: std::fmt::Arguments<'_>) {
-        let message = format!("{}: {what}", field.name);
+        use std::fmt::Write;
+        // Sized for the usual message: `format!` would grow it a few times (a realloc each,
+        // most of the cost of an invalid row's error).
+        let mut message = String::with_capacity(field.name.len() + 120);
+        let _ = write!(message, "{}: {what}", field.name);
         self.push(Some(&field.name), code, message);
     }
 }
