@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, Chunk, CsvRows, Framer, FramerOptions, ResumePoint};
 use crate::schema::{CsvColumns, Schema};
 use crate::types::{Cell, Format, RowError, RowErrorCode};
-use crate::unique::{ChunkKeys, KeyScope, UniqueTracker};
+use crate::unique::{ChunkKeys, KeyOf, KeyScope, UniqueTracker};
 use simd_json::{Node, StaticNode};
 
 /// How to run a pass.
@@ -105,10 +105,7 @@ struct Ctx<'s> {
     csv: Option<CsvColumns>,
     rows: RowsKept,
     /// The uniqueness constraints whose keys the validators read.
-    constraints: Vec<Vec<usize>>,
-    /// Per constraint: whether it is one `format: uuid` field, whose text in a valid row is
-    /// known to be a UUID (see `ChunkKeys::push_row`).
-    uuid_keys: Vec<bool>,
+    constraints: Vec<KeyOf>,
 }
 
 impl Ctx<'_> {
@@ -149,7 +146,7 @@ impl ChunkResult {
             return;
         }
         if !ctx.constraints.is_empty() {
-            self.keys.push_row(cells, &ctx.constraints, &ctx.uuid_keys);
+            self.keys.push_row(cells, &ctx.constraints);
         }
         // The sink's key hash, only for rows that are kept whole.
         let key_hash = match (ctx.rows, ctx.schema.primary_key()) {
@@ -235,16 +232,7 @@ fn run_framer<R: Read + Send>(
         format,
         csv,
         rows: opts.rows,
-        constraints: opts.keys.constraints(schema),
-        uuid_keys: Vec::new(),
-    };
-    let ctx = Ctx {
-        uuid_keys: ctx
-            .constraints
-            .iter()
-            .map(|c| matches!(c[..], [s] if schema.is_uuid_field(s)))
-            .collect(),
-        ..ctx
+        constraints: KeyOf::plan(&opts.keys.constraints(schema), schema),
     };
     let mut rows_before = start.rows_before;
     let recycler = framer.recycler();

@@ -247,6 +247,38 @@ impl KeyScope {
     }
 }
 
+/// What a constraint's key is made of, as the validating threads read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyOf {
+    /// One field with `format: uuid`: in a valid row its text is known to be a UUID.
+    UuidField(usize),
+    /// One field.
+    Field(usize),
+    /// Several fields, joined.
+    Fields(Vec<usize>),
+}
+
+impl KeyOf {
+    /// The key of each constraint (lists of field slots) of `schema`.
+    pub fn plan(constraints: &[Vec<usize>], schema: &Schema) -> Vec<KeyOf> {
+        constraints
+            .iter()
+            .map(|c| match c[..] {
+                [s] if schema.is_uuid_field(s) => KeyOf::UuidField(s),
+                [s] => KeyOf::Field(s),
+                _ => KeyOf::Fields(c.clone()),
+            })
+            .collect()
+    }
+
+    fn slots(&self) -> &[usize] {
+        match self {
+            KeyOf::UuidField(s) | KeyOf::Field(s) => std::slice::from_ref(s),
+            KeyOf::Fields(v) => v,
+        }
+    }
+}
+
 /// One row's key under one constraint, as the validating thread reads it: the set's work
 /// (parsing, hashing, joining) is done there, so the in-order merge only inserts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -280,12 +312,11 @@ impl ChunkKeys {
         }
     }
 
-    /// Reads the keys of the next valid row from its cells. `uuid_keys[c]` says that
-    /// constraint `c` is one field whose text has passed the `uuid` format check (the row is
-    /// valid): its digits are then decoded without being checked again.
-    pub fn push_row(&mut self, cells: &[Cell<'_>], constraints: &[Vec<usize>], uuid_keys: &[bool]) {
-        for (c, slots) in constraints.iter().enumerate() {
-            if let (Some(true), [s]) = (uuid_keys.get(c), slots.as_slice()) {
+    /// Reads the keys of the next valid row from its cells, one per constraint.
+    pub fn push_row(&mut self, cells: &[Cell<'_>], constraints: &[KeyOf]) {
+        for of in constraints {
+            if let KeyOf::UuidField(s) = of {
+                // The row is valid, so the text passed the `uuid` format check: only decode.
                 if let Some(Cell::Str(t)) = cells.get(*s) {
                     if let Some(u) = checked_uuid_bits(t) {
                         self.keys.push(Key::Uuid(split(u)));
@@ -293,8 +324,9 @@ impl ChunkKeys {
                     }
                 }
             }
+            let slots = of.slots();
             let null = |s: &usize| matches!(cells.get(*s), None | Some(Cell::Null));
-            let key = match (slots.as_slice(), slots.first().and_then(|s| cells.get(*s))) {
+            let key = match (slots, slots.first().and_then(|s| cells.get(*s))) {
                 // The common key: one text field, read in place.
                 ([_], Some(Cell::Str(t))) => *t,
                 _ if slots.iter().any(null) => {
