@@ -340,8 +340,10 @@ pub(crate) enum CellOp {
     Format(StrFormat),
     /// Text with only length limits, in characters.
     Length { min: u64, max: u64 },
-    /// Text with only a pattern or only an enum: the checks decide.
-    Checked,
+    /// Text with only a pattern.
+    Pattern,
+    /// Text with only an enum.
+    Enum,
     /// An integer within `lo..=hi` (the whole range when unbounded).
     Integer { lo: i64, hi: i64 },
     /// A number neither below `lo` nor above `hi`.
@@ -365,7 +367,8 @@ impl CellOp {
             (_, Quick::Nothing) if text => CellOp::Text,
             (_, Quick::Format(f)) if text => CellOp::Format(f),
             (_, Quick::Length { min, max }) if text => CellOp::Length { min, max },
-            (_, Quick::Pattern | Quick::Enum) if text => CellOp::Checked,
+            (_, Quick::Pattern) if text => CellOp::Pattern,
+            (_, Quick::Enum) if text => CellOp::Enum,
             (FieldType::Integer, Quick::Nothing) => CellOp::Integer {
                 lo: i64::MIN,
                 hi: i64::MAX,

@@ -205,14 +205,11 @@ fn cell_passes(checks: &Checks, cell: &Cell<'_>) -> bool {
             },
             Cell::Int(i),
         ) => ilo <= i && i <= ihi,
-        (Quick::Enum, Cell::Str(s)) => checks.allowed.as_ref().is_none_or(|a| a.has_str(s)),
+        (Quick::Enum, Cell::Str(s)) => enum_passes(checks, s),
         (Quick::Length { min, max }, Cell::Str(s)) => {
             bytes_within(s, *min, *max) || length_passes(checks, s)
         }
-        (Quick::Pattern, Cell::Str(s)) => checks
-            .pattern
-            .as_ref()
-            .is_none_or(|p| p.matcher.is_match(s)),
+        (Quick::Pattern, Cell::Str(s)) => pattern_passes(checks, s),
         _ => all_checks_pass(checks, cell),
     }
 }
@@ -235,9 +232,13 @@ fn json_quick<'a>(checks: &Checks, node: &Node<'a>, out: &mut Cell<'a>) -> bool 
             *out = Cell::Str(s);
             bytes_within(s, *min, *max)
         }
-        (CellOp::Checked, Node::String(s)) => {
+        (CellOp::Pattern, Node::String(s)) => {
             *out = Cell::Str(s);
-            cell_passes(checks, out)
+            pattern_passes(checks, s)
+        }
+        (CellOp::Enum, Node::String(s)) => {
+            *out = Cell::Str(s);
+            enum_passes(checks, s)
         }
         (CellOp::Integer { lo, hi }, Node::Static(StaticNode::I64(i))) if lo <= i && i <= hi => {
             *out = Cell::Int(*i);
@@ -262,6 +263,21 @@ fn json_quick<'a>(checks: &Checks, node: &Node<'a>, out: &mut Cell<'a>) -> bool 
         }
         _ => false,
     }
+}
+
+/// The pattern of `checks` (when it has one) matches `s`.
+#[inline(always)]
+fn pattern_passes(checks: &Checks, s: &str) -> bool {
+    checks
+        .pattern
+        .as_ref()
+        .is_none_or(|p| p.matcher.is_match(s))
+}
+
+/// `s` is one of the allowed values of `checks` (when it has them).
+#[inline(always)]
+fn enum_passes(checks: &Checks, s: &str) -> bool {
+    checks.allowed.as_ref().is_none_or(|a| a.has_str(s))
 }
 
 /// [`cell_passes`] for a number just read: the bounds case is one test.
@@ -1160,11 +1176,17 @@ impl Schema {
                         *out = Cell::Str(text);
                         bytes_within(text, *min, *max)
                     }
-                    CellOp::Checked => {
+                    CellOp::Pattern => {
                         *out = Cell::Str(text);
                         plan.checks
                             .get(col.slot)
-                            .is_some_and(|c| cell_passes(c, out))
+                            .is_some_and(|c| pattern_passes(c, text))
+                    }
+                    CellOp::Enum => {
+                        *out = Cell::Str(text);
+                        plan.checks
+                            .get(col.slot)
+                            .is_some_and(|c| enum_passes(c, text))
                     }
                     CellOp::Integer { lo, hi } => match values::parse_csv_int(text) {
                         Some(CsvInt::Int(i)) if *lo <= i && i <= *hi => {
@@ -1362,7 +1384,7 @@ mod tests {
         let plan = &*schema.0;
         let ops: Vec<CellOp> = plan.checks.iter().map(|c| c.op).collect();
         for op in [
-            "Text", "Format", "Length", "Checked", "Integer", "Number", "Full",
+            "Text", "Format", "Length", "Pattern", "Enum", "Integer", "Number", "Full",
         ] {
             assert!(
                 ops.iter().any(|o| format!("{o:?}").starts_with(op)),
