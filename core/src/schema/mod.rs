@@ -336,7 +336,11 @@ pub(crate) struct Checks {
 pub(crate) enum CellOp {
     /// Text (string, date, date-time, time, any) without checks.
     Text,
-    /// Text with only a format (a date type's own, or `format`).
+    /// Text with only the `uuid` format.
+    Uuid,
+    /// Text with only the `date-time` format (or of type `datetime`).
+    DateTime,
+    /// Text with only another format (a date type's own, or `format`).
     Format(StrFormat),
     /// Text with only length limits, in characters.
     Length { min: u64, max: u64 },
@@ -365,6 +369,8 @@ impl CellOp {
         );
         match (ty, quick) {
             (_, Quick::Nothing) if text => CellOp::Text,
+            (_, Quick::Format(StrFormat::Uuid)) if text => CellOp::Uuid,
+            (_, Quick::Format(StrFormat::DateTime)) if text => CellOp::DateTime,
             (_, Quick::Format(f)) if text => CellOp::Format(f),
             (_, Quick::Length { min, max }) if text => CellOp::Length { min, max },
             (_, Quick::Pattern) if text => CellOp::Pattern,

@@ -224,6 +224,14 @@ fn json_quick<'a>(checks: &Checks, node: &Node<'a>, out: &mut Cell<'a>) -> bool 
             *out = Cell::Str(s);
             true
         }
+        (CellOp::Uuid, Node::String(s)) => {
+            *out = Cell::Str(s);
+            values::is_uuid(s)
+        }
+        (CellOp::DateTime, Node::String(s)) => {
+            *out = Cell::Str(s);
+            values::is_date_time(s)
+        }
         (CellOp::Format(f), Node::String(s)) => {
             *out = Cell::Str(s);
             format_ok(*f, s)
@@ -1167,6 +1175,14 @@ impl Schema {
                         *out = Cell::Str(text);
                         true
                     }
+                    CellOp::Uuid => {
+                        *out = Cell::Str(text);
+                        values::is_uuid(text)
+                    }
+                    CellOp::DateTime => {
+                        *out = Cell::Str(text);
+                        values::is_date_time(text)
+                    }
                     CellOp::Format(f) => {
                         *out = Cell::Str(text);
                         format_ok(*f, text)
@@ -1378,13 +1394,15 @@ mod tests {
                 "n":{"type":"number","exclusiveMinimum":-1.5,"maximum":2.25},
                 "nany":{"type":["number","null"]},
                 "d":{"type":"string","format":"date"},
+                "dt":{"type":"string","format":"date-time"},
                 "mixed":{"type":"number","minimum":0,"enum":[1,2.5]}}}"#,
         )
         .unwrap();
         let plan = &*schema.0;
         let ops: Vec<CellOp> = plan.checks.iter().map(|c| c.op).collect();
         for op in [
-            "Text", "Format", "Length", "Pattern", "Enum", "Integer", "Number", "Full",
+            "Text", "Uuid", "DateTime", "Format", "Length", "Pattern", "Enum", "Integer", "Number",
+            "Full",
         ] {
             assert!(
                 ops.iter().any(|o| format!("{o:?}").starts_with(op)),
@@ -1402,6 +1420,8 @@ mod tests {
             "b",
             "2025-01-02",
             "2025-02-30",
+            "2025-01-02T10:00:00Z",
+            "2025-02-30T10:00:00Z",
             "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f",
             "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9g",
         ];
@@ -1471,6 +1491,7 @@ mod tests {
                 "n":{"type":"number","exclusiveMinimum":-1.5,"maximum":2.25},
                 "nany":{"type":"number"},
                 "b":{"type":"boolean"},
+                "dt":{"type":"string","format":"date-time"},
                 "mixed":{"type":"number","minimum":0,"enum":[1,2.5]}},
                 "required":["u","i","n"]}"#,
             r#"{"fields":[
@@ -1511,6 +1532,9 @@ mod tests {
             "0",
             "2025",
             "2025-01-02",
+            "2025-01-02T10:00:00Z",
+            "2025-01-02T10:00:00.5+01:00",
+            "2025-02-30T10:00:00Z",
             "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9f",
             "3f1c1d9e-8a3b-4c1e-9d5e-2b7a6c4d8e9g",
         ];
