@@ -533,25 +533,7 @@ pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
     }
     // The 32 digits as four words of eight, decoded eight at a time (this runs on every key
     // of a UUID column; a digit-by-digit loop is a 32-step dependency chain).
-    let u64_at = |i: usize| {
-        u64::from_le_bytes([
-            b[i],
-            b[i + 1],
-            b[i + 2],
-            b[i + 3],
-            b[i + 4],
-            b[i + 5],
-            b[i + 6],
-            b[i + 7],
-        ])
-    };
-    let u32_at = |i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
-    let words = [
-        u64_at(0),
-        u32_at(9) | u32_at(14) << 32,
-        u32_at(19) | u32_at(24) << 32,
-        u64_at(28),
-    ];
+    let words = digit_words(b);
     let mut v: u128 = 0;
     let mut good = true;
     for w in words {
@@ -562,14 +544,10 @@ pub(crate) fn parse_uuid(s: &str) -> Option<u128> {
     good.then_some(v)
 }
 
-/// [`parse_uuid`] of a text known to be an 8-4-4-4-12 UUID of hex digits in either case (it
-/// passed the `uuid` format check): only the case is checked (`None` for any upper-case
-/// letter: such keys compare as text), the digits are decoded as they are. On any other
-/// text the result is meaningless (never a panic); a text of another length is `None`.
+/// The 32 digit bytes of an 8-4-4-4-12 UUID as four words of eight (the first digit in the
+/// lowest byte of the first word), the dashes left out.
 #[inline]
-pub(crate) fn checked_uuid_bits(s: &str) -> Option<u128> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+fn digit_words(b: &[u8; 36]) -> [u64; 4] {
     let u64_at = |i: usize| {
         u64::from_le_bytes([
             b[i],
@@ -583,12 +561,23 @@ pub(crate) fn checked_uuid_bits(s: &str) -> Option<u128> {
         ])
     };
     let u32_at = |i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
-    let words = [
+    [
         u64_at(0),
         u32_at(9) | u32_at(14) << 32,
         u32_at(19) | u32_at(24) << 32,
         u64_at(28),
-    ];
+    ]
+}
+
+/// [`parse_uuid`] of a text known to be an 8-4-4-4-12 UUID of hex digits in either case (it
+/// passed the `uuid` format check): only the case is checked (`None` for any upper-case
+/// letter: such keys compare as text), the digits are decoded as they are. On any other
+/// text the result is meaningless (never a panic); a text of another length is `None`.
+#[inline]
+pub(crate) fn checked_uuid_bits(s: &str) -> Option<u128> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+    let words = digit_words(b);
     let mut v: u128 = 0;
     let mut upper = 0u64;
     for x in words {

@@ -388,7 +388,8 @@ fn json_type(path: &str, t: &Doc) -> Res<(FieldType, bool)> {
     }
 }
 
-fn is_stringish(ty: FieldType) -> bool {
+/// Types whose values are kept as text.
+pub(crate) fn is_stringish(ty: FieldType) -> bool {
     matches!(
         ty,
         FieldType::String

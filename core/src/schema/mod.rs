@@ -359,14 +359,7 @@ pub(crate) enum CellOp {
 
 impl CellOp {
     pub(crate) fn of(ty: FieldType, quick: Quick) -> CellOp {
-        let text = matches!(
-            ty,
-            FieldType::String
-                | FieldType::Date
-                | FieldType::DateTime
-                | FieldType::Time
-                | FieldType::Any
-        );
+        let text = compile::is_stringish(ty);
         match (ty, quick) {
             (_, Quick::Nothing) if text => CellOp::Text,
             (_, Quick::Format(StrFormat::Uuid)) if text => CellOp::Uuid,
