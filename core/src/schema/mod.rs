@@ -407,11 +407,11 @@ pub(crate) enum Quick {
     Length { min: u64, max: u64 },
     /// Only `enum` / `const`.
     Enum,
-    /// Only bounds. A number passes when it is neither below `lo` nor above `hi` (so NaN passes,
-    /// as with the checks themselves): each bound's `f64`, an exclusive one
-    /// moved to the next float inside (for a float `f`, `f > b` is `f >= b.next_up()`), the
-    /// absent ones infinite. An integer passes when `ilo <= i <= ihi`, when every bound is a
-    /// whole number (`ints`); otherwise it goes through the checks.
+    /// Only bounds. A number passes when it is neither below `lo` nor above `hi` (so NaN
+    /// passes, as with the checks themselves): each bound's `f64`, an exclusive one moved to the
+    /// next float inside (for a float `f`, `f > b` is `f >= b.next_up()`), the absent ones
+    /// infinite. An integer passes when `ilo <= i <= ihi`, when every bound is a whole number
+    /// (`ints`); otherwise it goes through the checks.
     Range {
         lo: f64,
         hi: f64,
