@@ -469,35 +469,34 @@ impl Quick {
         {
             return Quick::Mixed;
         }
+        // Each bound as an inclusive one: its float (an exclusive one moved to the next float
+        // inside) and, when whole, its integer (moved by one).
+        let inclusive = |b: &Option<Bound>, step: i64| {
+            b.as_ref().map(|b| {
+                let value = match step {
+                    1 => b.value.next_up(),
+                    -1 => b.value.next_down(),
+                    _ => b.value,
+                };
+                (value, b.int.and_then(|i| i.checked_add(step)))
+            })
+        };
+        let lower = [inclusive(&c.minimum, 0), inclusive(&c.exclusive_minimum, 1)];
+        let upper = [
+            inclusive(&c.maximum, 0),
+            inclusive(&c.exclusive_maximum, -1),
+        ];
         let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
         let (mut ilo, mut ihi, mut ints) = (i64::MIN, i64::MAX, true);
-        if let Some(b) = &c.minimum {
-            lo = lo.max(b.value);
-            match b.int {
-                Some(i) => ilo = ilo.max(i),
-                None => ints = false,
-            }
+        for (value, int) in lower.into_iter().flatten() {
+            lo = lo.max(value);
+            ilo = ilo.max(int.unwrap_or(i64::MIN));
+            ints &= int.is_some();
         }
-        if let Some(b) = &c.exclusive_minimum {
-            lo = lo.max(b.value.next_up());
-            match b.int.and_then(|i| i.checked_add(1)) {
-                Some(i) => ilo = ilo.max(i),
-                None => ints = false,
-            }
-        }
-        if let Some(b) = &c.maximum {
-            hi = hi.min(b.value);
-            match b.int {
-                Some(i) => ihi = ihi.min(i),
-                None => ints = false,
-            }
-        }
-        if let Some(b) = &c.exclusive_maximum {
-            hi = hi.min(b.value.next_down());
-            match b.int.and_then(|i| i.checked_sub(1)) {
-                Some(i) => ihi = ihi.min(i),
-                None => ints = false,
-            }
+        for (value, int) in upper.into_iter().flatten() {
+            hi = hi.min(value);
+            ihi = ihi.min(int.unwrap_or(i64::MAX));
+            ints &= int.is_some();
         }
         Quick::Range {
             lo,

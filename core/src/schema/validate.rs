@@ -288,31 +288,6 @@ fn enum_passes(checks: &Checks, s: &str) -> bool {
     checks.allowed.as_ref().is_none_or(|a| a.has_str(s))
 }
 
-/// [`cell_passes`] for a number just read: the bounds case is one test.
-#[inline(always)]
-fn num_passes(checks: &Checks, f: f64) -> bool {
-    match checks.quick {
-        Quick::Nothing => true,
-        Quick::Range { lo, hi, .. } => !(f < lo || f > hi),
-        _ => all_checks_pass(checks, &Cell::Num(f)),
-    }
-}
-
-/// [`cell_passes`] for an integer just read.
-#[inline(always)]
-fn int_passes(checks: &Checks, i: i64) -> bool {
-    match checks.quick {
-        Quick::Nothing => true,
-        Quick::Range {
-            ilo,
-            ihi,
-            ints: true,
-            ..
-        } => ilo <= i && i <= ihi,
-        _ => all_checks_pass(checks, &Cell::Int(i)),
-    }
-}
-
 /// Every check in turn, whatever the slot's [`Quick`] case.
 #[inline]
 fn all_checks_pass(checks: &Checks, cell: &Cell<'_>) -> bool {
@@ -808,13 +783,7 @@ impl Plan {
             | FieldType::Time
             | FieldType::Any => *out = Cell::Str(s),
             FieldType::Integer => match values::parse_csv_int(s) {
-                Some(CsvInt::Int(i)) => {
-                    *out = Cell::Int(i);
-                    if !int_passes(checks, i) {
-                        report_cell(field, checks, out, sink);
-                    }
-                    return;
-                }
+                Some(CsvInt::Int(i)) => *out = Cell::Int(i),
                 Some(CsvInt::Big(f)) => *out = Cell::Num(f),
                 None => {
                     sink.field(
@@ -829,13 +798,7 @@ impl Plan {
                 }
             },
             FieldType::Number => match values::parse_csv_number(s) {
-                Some(f) => {
-                    *out = Cell::Num(f);
-                    if !num_passes(checks, f) {
-                        report_cell(field, checks, out, sink);
-                    }
-                    return;
-                }
+                Some(f) => *out = Cell::Num(f),
                 None => {
                     sink.field(
                         field,
@@ -880,8 +843,6 @@ pub struct CsvColumns {
     slots: Vec<Option<usize>>,
     /// What each column's cells take, decided once per file.
     cols: Vec<CsvCol>,
-    /// The slots no column fills (fields left out of the header): null in every row.
-    absent: Vec<usize>,
 }
 
 /// One CSV column: the slot of its field (`usize::MAX` for none) and how its cells are
@@ -979,16 +940,7 @@ impl Schema {
             .collect();
         let cols = slots.iter().map(|&slot| CsvCol::of(plan, slot)).collect();
         let message = match (missing.is_empty(), unknown.is_empty()) {
-            (true, true) => {
-                let absent = (0..plan.fields.len())
-                    .filter(|s| !slots.contains(&Some(*s)))
-                    .collect();
-                return Ok(CsvColumns {
-                    slots,
-                    cols,
-                    absent,
-                });
-            }
+            (true, true) => return Ok(CsvColumns { slots, cols }),
             (false, true) => format!(
                 "CSV header is missing required columns: {}",
                 missing.join(", ")
@@ -1124,18 +1076,8 @@ impl Schema {
         errors: &mut Vec<RowError>,
     ) -> bool {
         let plan = &*self.0;
-        // Every column below writes its field's cell (null when missing): only the fields no
-        // column fills are reset.
-        if cells.len() == plan.fields.len() {
-            for &s in &cols.absent {
-                if let Some(c) = cells.get_mut(s) {
-                    *c = Cell::Null;
-                }
-            }
-        } else {
-            cells.clear();
-            cells.resize(plan.fields.len(), Cell::Null);
-        }
+        cells.clear();
+        cells.resize(plan.fields.len(), Cell::Null);
         let mut sink = Sink {
             row,
             line,
