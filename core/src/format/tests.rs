@@ -1265,6 +1265,19 @@ fn csv_fields_agree_with_csv_core_for_every_mix_of_quoted_and_plain_records() {
     assert_eq!(fields_of(&rows), want[1..].to_vec());
 }
 
+/// What a test compares of a chunk: its bytes and where it lies.
+type Parts = (Vec<u8>, u64, u64, ResumePoint, bool);
+
+fn parts(c: &Chunk) -> Parts {
+    (
+        c.data.clone(),
+        c.start_offset,
+        c.first_line,
+        c.end,
+        c.is_last,
+    )
+}
+
 #[test]
 fn buffers_given_back_carry_the_next_chunks_unchanged() {
     // Buffers of finished chunks come back (dirty: a chunk's bytes are still in them) and are
@@ -1278,20 +1291,11 @@ fn buffers_given_back_carry_the_next_chunks_unchanged() {
     let mut got = Vec::new();
     while let Some(c) = f.next_chunk().unwrap() {
         reused += usize::from(given.contains(&c.data.as_ptr()));
-        got.push((
-            c.data.clone(),
-            c.start_offset,
-            c.first_line,
-            c.end,
-            c.is_last,
-        ));
+        got.push(parts(&c));
         given.push(c.data.as_ptr());
         back.give(c.data);
     }
-    let want: Vec<_> = want
-        .into_iter()
-        .map(|c| (c.data, c.start_offset, c.first_line, c.end, c.is_last))
-        .collect();
+    let want: Vec<_> = want.into_iter().map(|c| parts(&c)).collect();
     assert_eq!(got, want);
     assert!(reused > want.len() / 2, "{reused} of {} reused", want.len());
 }
@@ -1546,7 +1550,7 @@ fn short_reads_into_recycled_buffers_give_the_chunks_of_whole_reads() {
                 let want: Vec<_> = chunks(&input, format, cs)
                     .unwrap()
                     .into_iter()
-                    .map(|c| (c.data, c.start_offset, c.first_line, c.end, c.is_last))
+                    .map(|c| parts(&c))
                     .collect();
                 let src = Trickle {
                     data: &input,
@@ -1556,13 +1560,7 @@ fn short_reads_into_recycled_buffers_give_the_chunks_of_whole_reads() {
                 let back = f.recycler();
                 let mut got = Vec::new();
                 while let Some(c) = f.next_chunk().unwrap() {
-                    got.push((
-                        c.data.clone(),
-                        c.start_offset,
-                        c.first_line,
-                        c.end,
-                        c.is_last,
-                    ));
+                    got.push(parts(&c));
                     back.give(c.data);
                 }
                 assert_eq!(got, want, "{format} gzip {zip} chunk size {cs}");
